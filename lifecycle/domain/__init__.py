@@ -1,0 +1,1 @@
+"""The domain: values, events and the lifecycle table. Standard library only."""

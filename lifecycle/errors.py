@@ -1,0 +1,89 @@
+"""One error tree for the whole worker, mapped to answers only at the edges.
+
+    LifecycleError
+    ├── PermanentError            retrying cannot help: record it with a reason
+    │   ├── InvalidPayload        a webhook or API body we cannot make sense of
+    │   ├── UnverifiedEvent       the operations API does not confirm the webhook
+    │   └── MarketplaceRejected   the Fulfillment API answered 4xx (status kept)
+    │       ├── MarketplaceBadRequest    400
+    │       ├── MarketplaceForbidden     403: app id / tenant do not match the offer
+    │       ├── MarketplaceNotFound      404
+    │       └── MarketplaceConflict      409: e.g. an operation already final
+    └── TransientError            try again later (redelivery, 5xx to the marketplace)
+        ├── ConcurrencyConflict   someone else changed the row first (ETag)
+        ├── StorageUnavailable    Table Storage did not answer or failed
+        ├── MarketplaceUnavailable  429/5xx/timeouts left after our retries
+        └── QueueUnavailable      the queue could not take the message
+
+The webhook answers 5xx for every TransientError (never 4xx: on ChangePlan and
+ChangeQuantity a 4xx is a rejection), the queue function lets transient errors
+raise so the message is redelivered, and records permanent ones.
+"""
+
+from __future__ import annotations
+
+
+class LifecycleError(Exception):
+    """Base of every error the worker raises on purpose."""
+
+
+class PermanentError(LifecycleError):
+    """Retrying the same input cannot succeed."""
+
+
+class TransientError(LifecycleError):
+    """The same input may succeed later."""
+
+
+class InvalidPayload(PermanentError):
+    """A body we cannot turn into a typed value; the message says which field and why."""
+
+
+class UnverifiedEvent(PermanentError):
+    """The operations API does not confirm what the webhook claims."""
+
+
+class MarketplaceRejected(PermanentError):
+    """The Fulfillment API refused the request with a 4xx other than 429."""
+
+    def __init__(self, message: str, *, status: int, request_id: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+
+class MarketplaceBadRequest(MarketplaceRejected):
+    """400: the request is not valid for the subscription's current state."""
+
+
+class MarketplaceForbidden(MarketplaceRejected):
+    """403: usually the app id or tenant do not match the offer's technical configuration."""
+
+
+class MarketplaceNotFound(MarketplaceRejected):
+    """404: no such subscription or operation for this publisher."""
+
+
+class MarketplaceConflict(MarketplaceRejected):
+    """409: the target is already in a final state (an operation already acknowledged)."""
+
+
+class ConcurrencyConflict(TransientError):
+    """The stored row changed since it was read (ETag mismatch, or it already exists)."""
+
+
+class StorageUnavailable(TransientError):
+    """Table Storage failed or could not be reached."""
+
+
+class MarketplaceUnavailable(TransientError):
+    """The Fulfillment API kept failing (429, 5xx, timeouts) after our retries."""
+
+    def __init__(self, message: str, *, status: int | None = None, request_id: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+
+class QueueUnavailable(TransientError):
+    """The queue could not accept or hand out a message."""

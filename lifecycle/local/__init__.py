@@ -1,0 +1,1 @@
+"""The local runtime: Azurite, the durable local queue and the local HTTP server."""

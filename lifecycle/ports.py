@@ -1,0 +1,92 @@
+"""Ports: one small Protocol per outside system. Adapters are named for their technology.
+
+Fakes for unit tests live in `tests/fakes.py`; contract tests hold each fake to the
+same assertions as its real adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Protocol
+
+from lifecycle.domain.history import ChangeKind, HistoryEntry
+from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
+from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SubscriptionStore(Protocol):
+    """Current state, append-only history and delivery records, one partition per subscription.
+
+    Raises ConcurrencyConflict when a commit's expected snapshot is no longer current,
+    StorageUnavailable when the storage fails; a failed commit writes nothing.
+    """
+
+    def load(self, subscription_id: str) -> Snapshot | None:
+        """The current state, or None if this subscription is unknown here."""
+        ...
+
+    def commit(self, commit: Commit) -> Snapshot:
+        """Write state, history and delivery record in one transaction; the new snapshot."""
+        ...
+
+    def delivery(self, subscription_id: str, operation_id: str) -> DeliveryRecord | None:
+        ...
+
+    def record_delivery(self, record: DeliveryRecord) -> DeliveryRecord:
+        """Insert the record unless one exists; either way return the stored one."""
+        ...
+
+    def update_delivery(self, record: DeliveryRecord) -> None:
+        """Replace a delivery record (attempts, a failure reason) outside a state change."""
+        ...
+
+    def history(self, subscription_id: str) -> list[HistoryEntry]:
+        """Every history entry, newest first."""
+        ...
+
+    def subscriptions(self) -> Iterator[Subscription]:
+        """Every stored subscription, streamed."""
+        ...
+
+
+class MarketplaceApi(Protocol):
+    """The SaaS Fulfillment API v2. Errors come from the tree in `lifecycle.errors`."""
+
+    def resolve(self, marketplace_token: str) -> ResolvedPurchase: ...
+
+    def activate(self, subscription_id: str, plan_id: str, quantity: int | None = None) -> None: ...
+
+    def list_subscriptions(self) -> Iterator[list[Subscription]]:
+        """Page by page, following `@nextLink` until it is absent."""
+        ...
+
+    def get_subscription(self, subscription_id: str) -> Subscription: ...
+
+    def list_available_plans(self, subscription_id: str) -> list[Plan]: ...
+
+    def change_plan(self, subscription_id: str, plan_id: str) -> str:
+        """PATCH the plan; the operation id from `Operation-Location`."""
+        ...
+
+    def change_quantity(self, subscription_id: str, quantity: int) -> str: ...
+
+    def delete_subscription(self, subscription_id: str) -> str: ...
+
+    def list_operations(self, subscription_id: str) -> list[Operation]: ...
+
+    def get_operation(self, subscription_id: str, operation_id: str) -> Operation: ...
+
+    def update_operation(self, subscription_id: str, operation_id: str, *, success: bool) -> None: ...
+
+
+class Product(Protocol):
+    """The publisher's own SaaS product, told of every applied change."""
+
+    def notify(self, change: ChangeKind, subscription: Subscription, *, operation_id: str) -> None: ...

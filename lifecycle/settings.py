@@ -1,0 +1,93 @@
+"""Configuration: the only module that reads the environment.
+
+App settings in Azure, `local.settings.json`'s Values or a `.env` file locally (loaded
+by the local runtime into the environment before `Settings.from_env`). Every external
+endpoint is a setting, so the worker runs unchanged against Microsoft or the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+MARKETPLACE_API_APP_ID = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
+"""The Fulfillment API's own Entra app id: the token audience, and the webhook's azp/appid."""
+
+
+class WebhookAuth(StrEnum):
+    JWT = "jwt"  # verify Microsoft's bearer token (default)
+    API = "api"  # no Entra app on the offer: rely on verification through the API
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    marketplace_api_url: str = "https://marketplaceapi.microsoft.com/api"
+    authority_host: str = "https://login.microsoftonline.com"
+    marketplace_scope: str = f"{MARKETPLACE_API_APP_ID}/.default"
+    authority_ca_bundle: str = ""  # a CA file to trust for the authority (the sandbox's); unset in production
+    openid_metadata_url: str = ""  # default: the tenant's v2.0 metadata under authority_host
+    webhook_auth: WebhookAuth = WebhookAuth.JWT
+    storage_connection_string: str = ""
+    storage_table_endpoint: str = ""  # with managed identity, when no connection string is set
+    table_prefix: str = "lifecycle"
+    api_timeout_seconds: float = 10.0
+    api_max_attempts: int = 5
+    log_level: str = "INFO"
+
+    @property
+    def authority(self) -> str:
+        return f"{self.authority_host.rstrip('/')}/{self.tenant_id}"
+
+    @property
+    def openid_metadata(self) -> str:
+        return self.openid_metadata_url or f"{self.authority}/v2.0/.well-known/openid-configuration"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+
+        def text(name: str, default: str) -> str:
+            return env.get(name, "").strip() or default
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r} is not a number") from None
+
+        mode = text("WEBHOOK_AUTH", defaults.webhook_auth.value).lower()
+        if mode not in {m.value for m in WebhookAuth}:
+            raise SettingsError(f"WEBHOOK_AUTH={mode!r}: use 'jwt' or 'api'")
+        return cls(
+            tenant_id=text("MARKETPLACE_TENANT_ID", ""),
+            client_id=text("MARKETPLACE_CLIENT_ID", ""),
+            client_secret=env.get("MARKETPLACE_CLIENT_SECRET", ""),
+            marketplace_api_url=text("MARKETPLACE_API_URL", defaults.marketplace_api_url),
+            authority_host=text("MARKETPLACE_AUTHORITY_HOST", defaults.authority_host),
+            marketplace_scope=text("MARKETPLACE_SCOPE", defaults.marketplace_scope),
+            authority_ca_bundle=text("MARKETPLACE_AUTHORITY_CA_BUNDLE", ""),
+            openid_metadata_url=text("WEBHOOK_OPENID_METADATA_URL", ""),
+            webhook_auth=WebhookAuth(mode),
+            storage_connection_string=text("STORAGE_CONNECTION_STRING", ""),
+            storage_table_endpoint=text("STORAGE_TABLE_ENDPOINT", ""),
+            table_prefix=text("TABLE_PREFIX", defaults.table_prefix),
+            api_timeout_seconds=number("MARKETPLACE_API_TIMEOUT_SECONDS", defaults.api_timeout_seconds),
+            api_max_attempts=int(number("MARKETPLACE_API_MAX_ATTEMPTS", defaults.api_max_attempts)),
+            log_level=text("LOG_LEVEL", defaults.log_level).upper(),
+        )
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"Settings(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, api={self.marketplace_api_url!r})"

@@ -1,0 +1,35 @@
+"""Shared fixtures. Azurite is started once per test session unless one is given.
+
+Set AZURITE_TABLE_CONNECTION_STRING to run against an Azurite (or a real account) you
+started yourself; otherwise the session starts Azurite in memory on a free port and
+stops it at the end. Tests use random ids and table names so they can share it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lifecycle.local.azurite import Azurite, find_executable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string() -> Iterator[str]:
+    given = os.environ.get("AZURITE_TABLE_CONNECTION_STRING")
+    if given:
+        yield given
+        return
+    with Azurite(find_executable(ROOT)) as azurite:
+        yield azurite.connection_string
+
+
+@pytest.fixture
+def table_prefix() -> str:
+    """A fresh table-name prefix per test (letters and digits only, as tables require)."""
+    return "t" + uuid.uuid4().hex[:10]
