@@ -67,7 +67,8 @@ def parse_subscription(data: Mapping[str, Any], fallback_id: str = "") -> Subscr
     subscription_id = _text(data.get("id")) or fallback_id
     if not subscription_id:
         raise InvalidPayload("subscription has no id")
-    term = data.get("term") if isinstance(data.get("term"), dict) else {}
+    raw_term = data.get("term")
+    term: Mapping[str, Any] = raw_term if isinstance(raw_term, dict) else {}
     return Subscription(
         id=subscription_id,
         name=_text(data.get("name")),
