@@ -1,0 +1,57 @@
+"""Structured logs: JSON lines in Azure, readable lines on a terminal.
+
+Every line on an event's path carries subscription_id, operation_id, activity_id and
+action (bound by the services). A last line of defence drops values under keys that
+name secrets, and cuts long strings, so no token or whole payload reaches the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_WORDS = ("token", "secret", "authorization", "password", "signature", "key", "payload", "body")
+_ALLOWED = {"event", "level", "timestamp", "logger", "exc_info"}
+MAX_VALUE_CHARS = 200
+
+
+def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Drop secret-looking keys and bound every string value."""
+    for name in list(event_dict):
+        if name in _ALLOWED:
+            continue
+        lowered = name.lower()
+        if any(word in lowered for word in _SECRET_WORDS) and not lowered.endswith(("_id", "_count", "_bytes")):
+            event_dict[name] = "[redacted]"
+            continue
+        value = event_dict[name]
+        if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+            event_dict[name] = value[:MAX_VALUE_CHARS] + "…"
+    return event_dict
+
+
+def configure(level: str = "INFO", *, json: bool | None = None) -> None:
+    """Configure structlog once per process; JSON unless writing to a terminal."""
+    use_json = (not sys.stderr.isatty()) if json is None else json
+    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,1 @@
+"""Services: use cases that drive the domain through the ports."""

@@ -1,0 +1,40 @@
+"""Dependencies point inward: the domain imports only the standard library."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+LIFECYCLE = Path(__file__).resolve().parents[2] / "lifecycle"
+PURE = [*sorted((LIFECYCLE / "domain").glob("*.py")), LIFECYCLE / "parsing.py", LIFECYCLE / "errors.py"]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", PURE, ids=lambda p: p.name)
+def test_the_domain_imports_only_the_standard_library_and_itself(path: Path) -> None:
+    allowed_own = ("lifecycle.domain", "lifecycle.errors")
+    for module in imported_modules(path):
+        top = module.split(".")[0]
+        if top == "lifecycle":
+            assert module.startswith(allowed_own), f"{path.name} imports {module}"
+        else:
+            assert top in sys.stdlib_module_names or top == "__future__", f"{path.name} imports {module}"
+
+
+def test_the_checker_notices_a_third_party_import(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("import httpx\nfrom lifecycle.store import table\n")
+    assert imported_modules(sample) == {"httpx", "lifecycle.store"}
