@@ -4,6 +4,7 @@
     ├── PermanentError            retrying cannot help: record it with a reason
     │   ├── InvalidPayload        a webhook or API body we cannot make sense of
     │   ├── UnverifiedEvent       the operations API does not confirm the webhook
+    │   ├── Unauthenticated       the webhook's bearer token is missing, forged or expired
     │   └── MarketplaceRejected   the Fulfillment API answered 4xx (status kept)
     │       ├── MarketplaceBadRequest    400
     │       ├── MarketplaceForbidden     403: app id / tenant do not match the offer
@@ -13,7 +14,8 @@
         ├── ConcurrencyConflict   someone else changed the row first (ETag)
         ├── StorageUnavailable    Table Storage did not answer or failed
         ├── MarketplaceUnavailable  429/5xx/timeouts left after our retries
-        └── QueueUnavailable      the queue could not take the message
+        ├── QueueUnavailable      the queue could not take the message
+        └── SigningKeysUnavailable  the OpenID metadata or JWKS could not be fetched
 
 The webhook answers 5xx for every TransientError (never 4xx: on ChangePlan and
 ChangeQuantity a 4xx is a rejection), the queue function lets transient errors
@@ -41,6 +43,10 @@ class InvalidPayload(PermanentError):
 
 class UnverifiedEvent(PermanentError):
     """The operations API does not confirm what the webhook claims."""
+
+
+class Unauthenticated(PermanentError):
+    """The webhook's bearer token does not prove the marketplace sent it (answered 401)."""
 
 
 class MarketplaceRejected(PermanentError):
@@ -87,3 +93,7 @@ class MarketplaceUnavailable(TransientError):
 
 class QueueUnavailable(TransientError):
     """The queue could not accept or hand out a message."""
+
+
+class SigningKeysUnavailable(TransientError):
+    """The webhook's signing keys could not be fetched: answer 503, never 4xx."""

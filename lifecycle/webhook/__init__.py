@@ -1,0 +1,1 @@
+"""The webhook's fast path: authenticate, parse, record, decide, enqueue."""

@@ -1,0 +1,97 @@
+"""Is this webhook from the marketplace? Microsoft's bearer token, checked claim by claim.
+
+RS256 only (no `none`, no HMAC with the public key as secret); `aud` is our app id,
+`tid` our tenant, `azp` (v2) or `appid` (v1) the marketplace's app id, the issuer either
+the v1 or the v2 form for our tenant; `exp` and `nbf` with a small skew. Any failure is
+Unauthenticated (401); a key fetch failure stays a SigningKeysUnavailable (503).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import jwt
+
+from lifecycle.errors import Unauthenticated
+from lifecycle.settings import MARKETPLACE_API_APP_ID
+
+
+class KeySource(Protocol):
+    def key(self, kid: str) -> Any | None: ...
+
+
+class WebhookAuthenticator:
+    """Verifies `Authorization: Bearer <jwt>` headers of marketplace webhooks."""
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        tenant_id: str,
+        client_id: str,
+        marketplace_app_id: str = MARKETPLACE_API_APP_ID,
+        skew_seconds: float = 120.0,
+    ) -> None:
+        self._keys = keys
+        self._tenant_id = tenant_id
+        self._client_id = client_id
+        self._marketplace_app_id = marketplace_app_id
+        self._skew = skew_seconds
+        self._issuers = {
+            f"https://sts.windows.net/{tenant_id}/",
+            f"https://login.microsoftonline.com/{tenant_id}/v2.0",
+        }
+
+    def authenticate(self, authorization: str | None) -> Mapping[str, Any]:
+        """The verified claims, or Unauthenticated saying (briefly) why not."""
+        token = _bearer(authorization)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise Unauthenticated("the bearer token is not a JWT") from None
+        if header.get("alg") != "RS256":
+            raise Unauthenticated("the token is not signed with RS256")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthenticated("the token names no signing key")
+        key = self._keys.key(kid)
+        if key is None:
+            raise Unauthenticated("the token's signing key is not one of our tenant's keys")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=self._client_id,
+                leeway=self._skew,
+                options={"require": ["exp", "aud", "iss"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthenticated("the token is not valid yet") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated("the token is for another audience") from None
+        except jwt.InvalidTokenError as error:
+            raise Unauthenticated(f"the token is invalid ({type(error).__name__})") from None
+        self._check_claims(claims)
+        return claims
+
+    def _check_claims(self, claims: Mapping[str, Any]) -> None:
+        if claims.get("iss") not in self._issuers:
+            raise Unauthenticated("the token's issuer is not our tenant")
+        if claims.get("tid") != self._tenant_id:
+            raise Unauthenticated("the token is for another tenant")
+        caller = claims.get("azp") or claims.get("appid")
+        if caller != self._marketplace_app_id:
+            raise Unauthenticated("the token was not issued to the marketplace")
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("no Authorization header")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header is not a bearer token")
+    return token.strip()

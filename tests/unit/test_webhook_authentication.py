@@ -1,0 +1,182 @@
+"""Forged, expired and misdirected webhook tokens are refused; Microsoft's v1 and v2 tokens pass."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from lifecycle.errors import SigningKeysUnavailable, Unauthenticated
+from lifecycle.settings import MARKETPLACE_API_APP_ID
+from lifecycle.webhook.authentication import WebhookAuthenticator
+from lifecycle.webhook.signing_keys import SigningKeys
+
+TENANT = "11111111-2222-3333-4444-555555555555"
+METADATA = "https://login.example/meta/openid-configuration"  # never contacted: a mock transport answers
+CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class StaticKeys:
+    def __init__(self, keys: dict[str, Any]) -> None:
+        self.keys = keys
+
+    def key(self, kid: str) -> Any | None:
+        return self.keys.get(kid)
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {
+        "aud": CLIENT,
+        "iss": f"https://login.microsoftonline.com/{TENANT}/v2.0",
+        "tid": TENANT,
+        "azp": MARKETPLACE_API_APP_ID,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def sign(payload: dict[str, Any], key: Any = KEY, kid: str = "k1") -> str:
+    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid})
+
+
+@pytest.fixture
+def authenticator() -> WebhookAuthenticator:
+    return WebhookAuthenticator(StaticKeys({"k1": KEY.public_key()}), tenant_id=TENANT, client_id=CLIENT)
+
+
+def test_a_v2_token_from_the_marketplace_is_accepted(authenticator):
+    assert authenticator.authenticate("Bearer " + sign(claims()))["tid"] == TENANT
+
+
+def test_a_v1_token_with_appid_is_accepted(authenticator):
+    v1 = claims(iss=f"https://sts.windows.net/{TENANT}/", azp=None, appid=MARKETPLACE_API_APP_ID)
+    assert authenticator.authenticate("Bearer " + sign(v1))["appid"] == MARKETPLACE_API_APP_ID
+
+
+def unsigned(payload: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT', 'kid': 'k1'})}.{part(payload)}."
+
+
+def hs256_with_public_key() -> str:
+    public_pem = KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = {"alg": "HS256", "kid": "k1", "typ": "JWT"}
+
+    def part(value: bytes) -> str:
+        return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+    import hashlib
+    import hmac
+
+    signing_input = f"{part(json.dumps(header).encode())}.{part(json.dumps(claims()).encode())}"
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{part(signature)}"
+
+
+FORGED = {
+    "no header": None,
+    "not bearer": "Basic dXNlcjpwYXNz",
+    "empty bearer": "Bearer ",
+    "garbage": "Bearer not.a.jwt",
+    "alg none": "Bearer " + unsigned(claims()),
+    "hs256 with the public key": "Bearer " + hs256_with_public_key(),
+    "unknown kid": "Bearer " + sign(claims(), kid="k-unknown"),
+    "signed by another key": "Bearer " + sign(claims(), key=OTHER_KEY),
+    "wrong aud": "Bearer " + sign(claims(aud="someone-else")),
+    "wrong tid": "Bearer " + sign(claims(tid="99999999-2222-3333-4444-555555555555")),
+    "wrong issuer": "Bearer " + sign(claims(iss="https://login.microsoftonline.com/other/v2.0")),
+    "wrong azp": "Bearer " + sign(claims(azp="not-the-marketplace")),
+    "no azp nor appid": "Bearer " + sign(claims(azp=None)),
+    "expired": "Bearer " + sign(claims(exp=int(time.time()) - 600)),
+    "not yet valid": "Bearer " + sign(claims(nbf=int(time.time()) + 600)),
+    "no exp": "Bearer " + sign(claims(exp=None)),
+}
+
+
+@pytest.mark.parametrize("header", FORGED.values(), ids=FORGED.keys())
+def test_forged_or_misdirected_tokens_are_unauthenticated(authenticator, header):
+    with pytest.raises(Unauthenticated):
+        authenticator.authenticate(header)
+
+
+def test_small_clock_skew_is_tolerated(authenticator):
+    assert authenticator.authenticate("Bearer " + sign(claims(exp=int(time.time()) - 30)))
+
+
+def jwks_transport(calls: list[str], keys: dict[str, Any], fail: bool = False) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if fail:
+            return httpx.Response(503)
+        if request.url.path.endswith("openid-configuration"):
+            return httpx.Response(200, json={"jwks_uri": "https://login.example/keys"})
+        jwks = [
+            {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())), "kid": kid} for kid, k in keys.items()
+        ]
+        return httpx.Response(200, json={"keys": jwks})
+
+    return httpx.MockTransport(handler)
+
+
+def test_signing_keys_are_fetched_once_and_reused():
+    calls: list[str] = []
+    keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, {"k1": KEY})))
+    assert keys.key("k1") is not None
+    assert keys.key("k1") is not None
+    assert len(calls) == 2  # metadata + jwks, once
+
+
+def test_an_unknown_kid_triggers_one_refetch_then_finds_a_rotated_key():
+    calls: list[str] = []
+    published = {"k1": KEY}
+    keys = SigningKeys(
+        METADATA,
+        http=httpx.Client(transport=jwks_transport(calls, published)),
+        min_refresh_seconds=0,
+    )
+    assert keys.key("k1") is not None
+    published["k2"] = OTHER_KEY
+    assert keys.key("k2") is not None
+    assert len(calls) == 4
+
+
+def test_unknown_kids_do_not_refetch_more_often_than_the_minimum_interval():
+    calls: list[str] = []
+    clock = [100.0]
+    keys = SigningKeys(
+        METADATA,
+        http=httpx.Client(transport=jwks_transport(calls, {"k1": KEY})),
+        min_refresh_seconds=10,
+        monotonic=lambda: clock[0],
+    )
+    keys.key("k1")
+    for _ in range(5):
+        assert keys.key("forged") is None
+    assert len(calls) == 2
+    clock[0] += 11
+    keys.key("forged")
+    assert len(calls) == 4
+
+
+def test_a_key_fetch_failure_is_transient_not_an_authentication_failure():
+    keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport([], {}, fail=True)))
+    authenticator = WebhookAuthenticator(keys, tenant_id=TENANT, client_id=CLIENT)
+    with pytest.raises(SigningKeysUnavailable):
+        authenticator.authenticate("Bearer " + sign(claims()))
