@@ -7,6 +7,7 @@ same assertions as its real adapter.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -90,3 +91,27 @@ class Product(Protocol):
     """The publisher's own SaaS product, told of every applied change."""
 
     def notify(self, change: ChangeKind, subscription: Subscription, *, operation_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueMessage:
+    """A delivery on its way to the processor: session = subscription, id = operation.
+
+    The body is the webhook's JSON as received, so the processor parses exactly what the
+    marketplace sent. `attempt` counts our own delayed re-sends (not broker redeliveries).
+    """
+
+    session_id: str
+    message_id: str
+    body: str
+    scheduled_at: datetime | None = None
+    attempt: int = 1
+    source: str = "webhook"
+
+
+class Queue(Protocol):
+    """Where the webhook puts deliveries for the processor (Service Bus in Azure)."""
+
+    def send(self, message: QueueMessage) -> None:
+        """Enqueue durably; a message id seen within the duplicate window is dropped. QueueUnavailable on failure."""
+        ...

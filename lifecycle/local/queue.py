@@ -1,0 +1,204 @@
+"""A durable local queue (SQLite on disk) with the Service Bus semantics we rely on.
+
+- per-session order: a session's messages are handed out one at a time, oldest first,
+  and while one is locked no other message of that session is handed out;
+- duplicate detection: a message id seen within the window is dropped on send;
+- peek-lock: a received message is locked for `lock_seconds`; complete removes it,
+  abandon (or a lock that expires because the consumer died) makes it visible again;
+- dead-lettering: on the receive past `max_delivery_count`, or on request, with a reason;
+- scheduled messages stay invisible until their time.
+
+Several processes may share one file (WAL mode; every receive is an IMMEDIATE
+transaction), which is how the soak test runs two processing loops and kills them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from lifecycle.errors import QueueUnavailable
+from lifecycle.ports import QueueMessage
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    enqueued_at REAL NOT NULL,
+    visible_at REAL NOT NULL,
+    locked_until REAL NOT NULL DEFAULT 0,
+    lock_token TEXT,
+    delivery_count INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'active',
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS messages_visible ON messages (state, visible_at, seq);
+CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id, state);
+CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, seen_at REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    message: QueueMessage
+    lock_token: str
+    delivery_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    message: QueueMessage
+    reason: str
+    delivery_count: int
+    enqueued_at: datetime
+
+
+class LocalQueue:
+    """The `Queue` port on a SQLite file, plus the receiving side the local runtime needs."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_delivery_count: int = 10,
+        lock_seconds: float = 60.0,
+        duplicate_window: timedelta = timedelta(hours=8, minutes=30),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._path = path
+        self._max = max_delivery_count
+        self._lock_seconds = lock_seconds
+        self._window = duplicate_window.total_seconds()
+        self._now = now
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db().executescript(_SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a completed send survives a power cut
+            self._local.db = db
+        return db
+
+    def send(self, message: QueueMessage) -> None:
+        now = self._now().timestamp()
+        visible = message.scheduled_at.timestamp() if message.scheduled_at else now
+        try:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM seen WHERE seen_at < ?", (now - self._window,))
+                fresh = db.execute(
+                    "INSERT OR IGNORE INTO seen (message_id, seen_at) VALUES (?, ?)", (message.message_id, now)
+                ).rowcount
+                if fresh:
+                    db.execute(
+                        "INSERT INTO messages (message_id, session_id, body, attempt, source, enqueued_at, visible_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (message.message_id, message.session_id, message.body, message.attempt, message.source, now,
+                         visible),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            raise QueueUnavailable(f"local queue: {error}") from error
+
+    def receive(self) -> Received | None:
+        """Lock and return the next deliverable message, or None if there is none now."""
+        now = self._now().timestamp()
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            received = self._receive_locked(db, now)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return received
+
+    def _receive_locked(self, db: sqlite3.Connection, now: float) -> Received | None:
+        while True:
+            row = db.execute(
+                "SELECT seq, message_id, session_id, body, attempt, source, delivery_count FROM messages m"
+                " WHERE state = 'active' AND visible_at <= ? AND locked_until <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.session_id = m.session_id AND o.state = 'active'"
+                "   AND (o.locked_until > ? OR (o.seq < m.seq AND o.visible_at <= ?)))"
+                " ORDER BY visible_at, seq LIMIT 1",
+                (now, now, now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            seq, message_id, session_id, body, attempt, source, count = row
+            count += 1
+            if count > self._max:
+                db.execute(
+                    "UPDATE messages SET state = 'dead', reason = ?, delivery_count = ? WHERE seq = ?",
+                    (f"MaxDeliveryCountExceeded: {self._max} deliveries", count - 1, seq),
+                )
+                continue
+            token = uuid.uuid4().hex
+            db.execute(
+                "UPDATE messages SET locked_until = ?, lock_token = ?, delivery_count = ? WHERE seq = ?",
+                (now + self._lock_seconds, token, count, seq),
+            )
+            message = QueueMessage(session_id=session_id, message_id=message_id, body=body, attempt=attempt,
+                                   source=source)
+            return Received(message, token, count)
+
+    def complete(self, lock_token: str) -> None:
+        self._db().execute("DELETE FROM messages WHERE lock_token = ? AND state = 'active'", (lock_token,))
+
+    def abandon(self, lock_token: str, reason: str = "") -> None:
+        self._db().execute(
+            "UPDATE messages SET locked_until = 0, lock_token = NULL, reason = ? WHERE lock_token = ?",
+            (reason, lock_token),
+        )
+
+    def dead_letter(self, lock_token: str, reason: str) -> None:
+        self._db().execute(
+            "UPDATE messages SET state = 'dead', reason = ?, lock_token = NULL WHERE lock_token = ?",
+            (reason, lock_token),
+        )
+
+    def dead_letters(self) -> list[DeadLetter]:
+        rows = self._db().execute(
+            "SELECT message_id, session_id, body, attempt, source, reason, delivery_count, enqueued_at"
+            " FROM messages WHERE state = 'dead' ORDER BY seq"
+        ).fetchall()
+        return [
+            DeadLetter(
+                QueueMessage(session_id=r[1], message_id=r[0], body=r[2], attempt=r[3], source=r[4]),
+                r[5],
+                r[6],
+                datetime.fromtimestamp(r[7], UTC),
+            )
+            for r in rows
+        ]
+
+    def resubmit(self, message_id: str, *, source: str = "replay") -> bool:
+        """Move a dead-lettered message back to the queue (replay); False if there is none."""
+        now = self._now().timestamp()
+        changed = self._db().execute(
+            "UPDATE messages SET state = 'active', delivery_count = 0, locked_until = 0, lock_token = NULL,"
+            " visible_at = ?, source = ?, reason = '' WHERE message_id = ? AND state = 'dead'",
+            (now, source, message_id),
+        ).rowcount
+        return bool(changed)
+
+    def depth(self) -> int:
+        row = self._db().execute("SELECT COUNT(*) FROM messages WHERE state = 'active'").fetchone()
+        return int(row[0])

@@ -1,0 +1,112 @@
+"""The local queue keeps the Service Bus semantics the worker relies on, on disk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lifecycle.local.queue import LocalQueue
+from lifecycle.ports import QueueMessage
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def queue(tmp_path: Path, clock: Clock) -> LocalQueue:
+    return LocalQueue(tmp_path / "q.sqlite", max_delivery_count=3, lock_seconds=30, now=clock)
+
+
+def msg(session: str, mid: str, **kw: object) -> QueueMessage:
+    return QueueMessage(session_id=session, message_id=mid, body=f'{{"id": "{mid}"}}', **kw)  # type: ignore[arg-type]
+
+
+def test_messages_of_one_session_come_out_in_order_one_at_a_time(queue):
+    for mid in ("a1", "a2", "a3"):
+        queue.send(msg("A", mid))
+    first = queue.receive()
+    assert first.message.message_id == "a1"
+    assert queue.receive() is None  # the session is locked while a1 is being processed
+    queue.complete(first.lock_token)
+    assert queue.receive().message.message_id == "a2"
+
+
+def test_other_sessions_are_not_blocked_by_a_locked_one(queue):
+    queue.send(msg("A", "a1"))
+    queue.send(msg("A", "a2"))
+    queue.send(msg("B", "b1"))
+    assert queue.receive().message.message_id == "a1"
+    assert queue.receive().message.message_id == "b1"
+
+
+def test_a_message_id_seen_within_the_window_is_dropped(queue, clock):
+    queue.send(msg("A", "a1"))
+    queue.send(msg("A", "a1"))
+    assert queue.depth() == 1
+    queue.complete(queue.receive().lock_token)
+    queue.send(msg("A", "a1"))
+    assert queue.depth() == 0
+    clock.advance(9 * 3600)
+    queue.send(msg("A", "a1"))  # past the window: a redelivery hours later gets through
+    assert queue.depth() == 1
+
+
+def test_an_expired_lock_makes_the_message_visible_again(queue, clock):
+    queue.send(msg("A", "a1"))
+    first = queue.receive()
+    clock.advance(31)
+    again = queue.receive()
+    assert again.message.message_id == "a1"
+    assert again.delivery_count == 2
+    queue.complete(first.lock_token)  # the dead consumer's old lock no longer completes it
+    assert queue.depth() == 1
+
+
+def test_after_max_deliveries_the_message_is_dead_lettered_with_a_reason(queue):
+    queue.send(msg("A", "a1"))
+    for _ in range(3):
+        queue.abandon(queue.receive().lock_token, "boom")
+    assert queue.receive() is None
+    [dead] = queue.dead_letters()
+    assert dead.message.message_id == "a1"
+    assert "MaxDeliveryCount" in dead.reason
+    assert dead.delivery_count == 3
+
+
+def test_a_dead_letter_can_be_resubmitted_as_a_replay(queue):
+    queue.send(msg("A", "a1"))
+    queue.dead_letter(queue.receive().lock_token, "unverified")
+    assert queue.dead_letters()[0].reason == "unverified"
+    assert queue.resubmit("a1")
+    again = queue.receive()
+    assert (again.message.message_id, again.message.source) == ("a1", "replay")
+    assert not queue.resubmit("a1")
+
+
+def test_a_scheduled_message_stays_invisible_until_its_time(queue, clock):
+    queue.send(msg("A", "a1", scheduled_at=clock.now + timedelta(seconds=2)))
+    assert queue.receive() is None
+    clock.advance(2)
+    assert queue.receive().message.message_id == "a1"
+
+
+def test_messages_survive_a_restart(tmp_path, clock):
+    path = tmp_path / "q.sqlite"
+    LocalQueue(path, now=clock).send(msg("A", "a1", attempt=2))
+    received = LocalQueue(path, now=clock).receive()
+    assert (received.message.message_id, received.message.attempt) == ("a1", 2)
