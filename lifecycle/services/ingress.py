@@ -1,0 +1,160 @@
+"""The webhook's fast path, inside the marketplace's 10-second window.
+
+authenticate -> parse -> record the delivery -> (ChangePlan/ChangeQuantity) decide ->
+enqueue -> answer. The answer codes are the contract with the marketplace:
+
+    200  accepted (or a redelivery of something already recorded)
+    400  malformed body, or a change we refuse: on ChangePlan/ChangeQuantity a 4xx IS the
+         rejection, so nothing transient may ever answer 4xx
+    401  the bearer token does not prove the marketplace sent it
+    413  body larger than we accept
+    503  anything transient (keys, storage, API, queue): the marketplace retries
+
+The message is scheduled `enqueue_delay` ahead so the processor's PATCH cannot reach the
+marketplace before this answer has gone out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from lifecycle.domain.events import ChangePlan, ChangeQuantity, Event, Source
+from lifecycle.domain.history import HistoryEntry, Outcome
+from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
+from lifecycle.errors import ConcurrencyConflict, InvalidPayload, TransientError, Unauthenticated
+from lifecycle.logs import get_logger
+from lifecycle.parsing import load_json, parse_webhook
+from lifecycle.ports import Clock, Queue, QueueMessage, SubscriptionStore
+from lifecycle.services.policy import ChangePolicy
+from lifecycle.webhook.authentication import WebhookAuthenticator
+
+MAX_BODY_BYTES = 64 * 1024  # real deliveries are a few KB; Table properties cap at 64 KiB
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAnswer:
+    status: int
+    body: dict[str, Any]
+
+
+class WebhookService:
+    """Receives one webhook delivery and answers it; see the module docstring for the codes."""
+
+    def __init__(
+        self,
+        store: SubscriptionStore,
+        queue: Queue,
+        policy: ChangePolicy,
+        clock: Clock,
+        *,
+        authenticator: WebhookAuthenticator | None,
+        enqueue_delay: timedelta = timedelta(seconds=2),
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._policy = policy
+        self._clock = clock
+        self._authenticator = authenticator  # None: `api` mode, verification through the API only
+        self._delay = enqueue_delay
+        self._max_body = max_body_bytes
+        self._log = get_logger("lifecycle.webhook")
+
+    def receive(self, authorization: str | None, body: bytes) -> WebhookAnswer:
+        if len(body) > self._max_body:
+            self._log.warning("webhook.too_large", size_bytes=len(body))
+            return WebhookAnswer(413, {"error": f"body larger than {self._max_body} bytes"})
+        try:
+            if self._authenticator is not None:
+                self._authenticator.authenticate(authorization)
+            event = parse_webhook(load_json(body))
+        except Unauthenticated as error:
+            self._log.warning("webhook.unauthenticated", reason=str(error))
+            return WebhookAnswer(401, {"error": "unauthenticated"})
+        except InvalidPayload as error:
+            self._log.warning("webhook.invalid", reason=str(error), size_bytes=len(body))
+            return WebhookAnswer(400, {"error": str(error)})
+        except TransientError as error:
+            self._log.error("webhook.unavailable", error_type=type(error).__name__, reason=str(error))
+            return WebhookAnswer(503, {"error": "temporarily unavailable, retry"})
+        log = self._log.bind(
+            subscription_id=event.subscription_id,
+            operation_id=event.operation_id,
+            activity_id=event.activity_id,
+            action=event.action.value,
+        )
+        try:
+            return self._accept_or_reject(event, body.decode("utf-8", "replace"), log)
+        except TransientError as error:
+            log.error("webhook.unavailable", error_type=type(error).__name__, reason=str(error))
+            return WebhookAnswer(503, {"error": "temporarily unavailable, retry"})
+
+    def _accept_or_reject(self, event: Event, payload: str, log: Any) -> WebhookAnswer:
+        now = self._clock.now()
+        record = self._store.record_delivery(
+            DeliveryRecord(
+                subscription_id=event.subscription_id,
+                operation_id=event.operation_id,
+                action=event.action.value,
+                activity_id=event.activity_id,
+                status=DeliveryStatus.RECEIVED,
+                received_at=now,
+                updated_at=now,
+                payload=payload,
+            )
+        )
+        if record.status is DeliveryStatus.REJECTED:
+            log.info("webhook.rejected_again", reason=record.reason)
+            return WebhookAnswer(400, {"error": record.reason})
+        if record.status.is_final:
+            log.info("webhook.already_processed", status=record.status.value)
+            return WebhookAnswer(200, {"status": "already processed"})
+        if isinstance(event, ChangePlan | ChangeQuantity):
+            snapshot = self._store.load(event.subscription_id)
+            verdict = self._policy.check(event, snapshot.subscription if snapshot else None)
+            if not verdict.accepted:
+                self._reject(event, record, verdict.reason)
+                log.info("webhook.rejected", reason=verdict.reason)
+                return WebhookAnswer(400, {"error": verdict.reason})
+        self._queue.send(
+            QueueMessage(
+                session_id=event.subscription_id,
+                message_id=event.operation_id,
+                body=payload,
+                scheduled_at=now + self._delay,
+            )
+        )
+        log.info("webhook.accepted")
+        return WebhookAnswer(200, {"status": "accepted"})
+
+    def _reject(self, event: Event, record: DeliveryRecord, reason: str) -> None:
+        """Record the refusal in the delivery record and, if we know the subscription, its history."""
+        now = self._clock.now()
+        rejected = replace(record, status=DeliveryStatus.REJECTED, outcome=Outcome.REJECTED.value, reason=reason,
+                           updated_at=now)
+        entry = HistoryEntry(
+            subscription_id=event.subscription_id,
+            operation_id=event.operation_id,
+            activity_id=event.activity_id,
+            action=event.action,
+            source=Source.WEBHOOK,
+            outcome=Outcome.REJECTED,
+            recorded_at=now,
+            event_time=event.timestamp,
+            reason=reason,
+        )
+        for _ in range(3):
+            snapshot = self._store.load(event.subscription_id)
+            if snapshot is None:
+                self._store.update_delivery(rejected)
+                return
+            try:
+                self._store.commit(
+                    Commit(subscription=snapshot.subscription, expected=snapshot, history=(entry,), delivery=rejected)
+                )
+                return
+            except ConcurrencyConflict:
+                continue
+        self._store.update_delivery(rejected)

@@ -1,0 +1,84 @@
+"""The webhook's fast decision on ChangePlan/ChangeQuantity, made inside the request.
+
+A 4xx answer is the marketplace's dependable reject path (a PATCH Failure after 10 s is
+ignored), so the checks that can refuse a change run here, cheaply: the subscription is
+known (our state, or one API call), it is not Unsubscribed, the target plan is in the
+offer's catalog and the quantity within that plan's seats. Plans are cached per subscription
+(private plans differ by customer) and refetched once before a plan is called unknown.
+Anything transient raises (the webhook answers 5xx: not a rejection).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lifecycle.domain.events import ChangePlan, ChangeQuantity, Event
+from lifecycle.domain.model import Plan, Status, Subscription
+from lifecycle.ports import MarketplaceApi
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    accepted: bool
+    reason: str = ""
+
+
+ACCEPT = Verdict(True)
+
+
+class ChangePolicy:
+    """Decides whether a plan or quantity change can be honoured, from cheap facts."""
+
+    def __init__(
+        self,
+        api: MarketplaceApi,
+        *,
+        catalog_ttl_seconds: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._ttl = catalog_ttl_seconds
+        self._monotonic = monotonic
+        self._catalogs: dict[str, tuple[float, dict[str, Plan]]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, event: Event, state: Subscription | None) -> Verdict:
+        if not isinstance(event, ChangePlan | ChangeQuantity):
+            return ACCEPT
+        subscription = state or self._api.get_subscription(event.subscription_id)
+        if subscription.status is Status.UNSUBSCRIBED:
+            return Verdict(False, "the subscription is Unsubscribed: it cannot change")
+        plans, cached = self._catalog(subscription)
+        if isinstance(event, ChangePlan):
+            if event.plan_id not in plans and cached:
+                plans, _ = self._catalog(subscription, fresh=True)
+            if event.plan_id not in plans:
+                return Verdict(False, f"plan {event.plan_id!r} is not in offer {subscription.offer_id!r}")
+            target = plans[event.plan_id]
+            if target.is_per_seat and subscription.quantity is not None and not target.admits(subscription.quantity):
+                return Verdict(False, f"{subscription.quantity} seats do not fit plan {target.plan_id!r}")
+            return ACCEPT
+        plan = plans.get(subscription.plan_id)
+        if plan is None:
+            return ACCEPT  # the current plan left the catalog: let the marketplace's own checks stand
+        if not plan.is_per_seat and plan.min_quantity is None and plan.max_quantity is None:
+            return Verdict(False, f"plan {plan.plan_id!r} is flat-rate: it has no quantity")
+        if not plan.admits(event.quantity):
+            bounds = f"{plan.min_quantity or 0}..{plan.max_quantity if plan.max_quantity is not None else '∞'}"
+            return Verdict(False, f"quantity {event.quantity} is outside plan {plan.plan_id!r}'s seats ({bounds})")
+        return ACCEPT
+
+    def _catalog(self, subscription: Subscription, *, fresh: bool = False) -> tuple[dict[str, Plan], bool]:
+        """The subscription's plans, and whether they came from the cache."""
+        now = self._monotonic()
+        with self._lock:
+            cached = self._catalogs.get(subscription.id)
+        if cached is not None and now - cached[0] < self._ttl and not fresh:
+            return cached[1], True
+        plans = {plan.plan_id: plan for plan in self._api.list_available_plans(subscription.id)}
+        with self._lock:
+            self._catalogs[subscription.id] = (now, plans)
+        return plans, False
