@@ -1,6 +1,6 @@
 """Ports: one small Protocol per outside system. Adapters are named for their technology.
 
-Fakes for unit tests live in `tests/fakes.py`; contract tests hold each fake to the
+Fakes for unit tests live in the `tests/fakes` package; contract tests hold each fake to the
 same assertions as its real adapter.
 """
 

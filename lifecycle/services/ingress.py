@@ -30,7 +30,8 @@ from lifecycle.ports import Clock, Queue, QueueMessage, SubscriptionStore
 from lifecycle.services.policy import ChangePolicy
 from lifecycle.webhook.authentication import WebhookAuthenticator
 
-MAX_BODY_BYTES = 64 * 1024  # real deliveries are a few KB; Table properties cap at 64 KiB
+MAX_BODY_BYTES = 64 * 1024  # real deliveries are a few KB
+KEPT_PAYLOAD_CHARS = 30_000  # a Table string property holds 64 KiB of UTF-16: about 32K characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ class WebhookService:
                 status=DeliveryStatus.RECEIVED,
                 received_at=now,
                 updated_at=now,
-                payload=payload,
+                payload=payload[:KEPT_PAYLOAD_CHARS],
             )
         )
         if record.status is DeliveryStatus.REJECTED:

@@ -1,0 +1,241 @@
+"""Table entities <-> domain values, and the keys that lay one subscription out in one partition.
+
+    PartitionKey = escape(subscription id)
+    RowKey "history|{inverted seq}"   one HistoryEntry; newest sorts first
+    RowKey "op|{escape(operation id)}" one DeliveryRecord
+    RowKey "state"                    the Subscription and Version (history entries so far)
+
+Standard library only, so the in-memory fake can round-trip through it too and mangle
+exactly what the real store would. Absent properties mean None: the SDK omits None.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from lifecycle.domain.events import Action, Source
+from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
+from lifecycle.domain.model import Status, Subscription, Term
+from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
+
+Entity = dict[str, Any]
+
+STATE_ROW = "state"
+HISTORY_PREFIX = "history|"
+HISTORY_END = "history}"  # "}" follows "|": the exclusive upper bound of every history row
+DELIVERY_PREFIX = "op|"
+MAX_TRANSACTION_OPS = 100  # the service's limit for one entity group transaction
+_SEQ_LIMIT = 10**10  # 10 digits of history per subscription is far beyond any real lifetime
+_INT32 = range(-(2**31), 2**31)
+
+# Table keys forbid / \ # ? and control characters; "%" is escaped too so the mapping reverses.
+_FORBIDDEN = frozenset("/\\#?%") | frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
+
+
+def escape_key(value: str) -> str:
+    """A string safe as a PartitionKey or RowKey; `unescape_key` reverses it."""
+    if not any(ch in _FORBIDDEN for ch in value):
+        return value  # the common case (GUIDs) costs one scan
+    return "".join(f"%{ord(ch):02X}" if ch in _FORBIDDEN else ch for ch in value)
+
+
+def unescape_key(value: str) -> str:
+    if "%" not in value:
+        return value
+    parts = value.split("%")
+    return parts[0] + "".join(chr(int(part[:2], 16)) + part[2:] for part in parts[1:])
+
+
+def history_row(seq: int) -> str:
+    if not 0 < seq < _SEQ_LIMIT:
+        raise ValueError(f"history sequence {seq} out of range")
+    return f"{HISTORY_PREFIX}{_SEQ_LIMIT - seq:010d}"
+
+
+def delivery_row(operation_id: str) -> str:
+    return DELIVERY_PREFIX + escape_key(operation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRows:
+    """The entities one commit writes, all in the subscription's partition."""
+
+    state: Entity
+    history: tuple[Entity, ...]
+    delivery: Entity | None
+    version: int
+
+
+def encode_commit(commit: Commit) -> CommitRows:
+    """Encode a commit, refusing one that cannot be a single entity group transaction."""
+    subscription_id = commit.subscription.id
+    others = [entry.subscription_id for entry in commit.history]
+    if commit.delivery is not None:
+        others.append(commit.delivery.subscription_id)
+    if commit.expected is not None:
+        others.append(commit.expected.subscription.id)
+    if any(other != subscription_id for other in others):
+        raise ValueError(f"a commit for {subscription_id!r} carries rows of another subscription")
+    operations = 1 + len(commit.history) + (commit.delivery is not None)
+    if operations > MAX_TRANSACTION_OPS:
+        raise ValueError(f"a commit of {operations} rows exceeds one transaction ({MAX_TRANSACTION_OPS} at most)")
+    base = 0 if commit.expected is None else commit.expected.version
+    return CommitRows(
+        state=encode_state(commit.subscription, base + len(commit.history)),
+        history=tuple(encode_history(entry, base + n) for n, entry in enumerate(commit.history, 1)),
+        delivery=None if commit.delivery is None else encode_delivery(commit.delivery),
+        version=base + len(commit.history),
+    )
+
+
+def encode_state(subscription: Subscription, version: int) -> Entity:
+    term = subscription.term
+    return {
+        "PartitionKey": escape_key(subscription.id),
+        "RowKey": STATE_ROW,
+        "Version": version,
+        "Name": subscription.name,
+        "PublisherId": subscription.publisher_id,
+        "OfferId": subscription.offer_id,
+        "PlanId": subscription.plan_id,
+        "Quantity": _int(subscription.quantity),
+        "Status": subscription.status.value,
+        "TermUnit": term.unit,
+        # ISO dates sort and compare as text, which is all ops queries need of them
+        "TermStart": None if term.start is None else term.start.isoformat(),
+        "TermEnd": None if term.end is None else term.end.isoformat(),
+        "AutoRenew": subscription.auto_renew,
+        "IsFreeTrial": subscription.is_free_trial,
+        "IsTest": subscription.is_test,
+        "BeneficiaryTenantId": subscription.beneficiary_tenant_id,
+        "PurchaserTenantId": subscription.purchaser_tenant_id,
+        "SandboxType": subscription.sandbox_type,
+        "LastOperationId": subscription.last_operation_id,
+        "LastOperationAt": _aware(subscription.last_operation_at),
+    }
+
+
+def decode_state(entity: Mapping[str, Any]) -> tuple[Subscription, int]:
+    start, end = entity.get("TermStart"), entity.get("TermEnd")
+    subscription = Subscription(
+        id=unescape_key(entity["PartitionKey"]),
+        name=entity.get("Name", ""),
+        publisher_id=entity.get("PublisherId", ""),
+        offer_id=entity.get("OfferId", ""),
+        plan_id=entity.get("PlanId", ""),
+        quantity=_plain_int(entity.get("Quantity")),
+        status=Status(entity["Status"]),
+        term=Term(
+            unit=entity.get("TermUnit", ""),
+            start=None if start is None else date.fromisoformat(start),
+            end=None if end is None else date.fromisoformat(end),
+        ),
+        auto_renew=entity.get("AutoRenew", False),
+        is_free_trial=entity.get("IsFreeTrial", False),
+        is_test=entity.get("IsTest", False),
+        beneficiary_tenant_id=entity.get("BeneficiaryTenantId", ""),
+        purchaser_tenant_id=entity.get("PurchaserTenantId", ""),
+        sandbox_type=entity.get("SandboxType", "None"),
+        last_operation_id=entity.get("LastOperationId"),
+        last_operation_at=_utc_or_none(entity.get("LastOperationAt")),
+    )
+    return subscription, _plain_int(entity["Version"]) or 0
+
+
+def encode_history(entry: HistoryEntry, seq: int) -> Entity:
+    changes = [{"field": c.field, "before": c.before, "after": c.after} for c in entry.changes]
+    return {
+        "PartitionKey": escape_key(entry.subscription_id),
+        "RowKey": history_row(seq),
+        "Seq": seq,
+        "OperationId": entry.operation_id,
+        "Action": entry.action.value,
+        "Source": entry.source.value,
+        "Outcome": entry.outcome.value,
+        "RecordedAt": _aware(entry.recorded_at),
+        "ActivityId": entry.activity_id,
+        "EventTime": _aware(entry.event_time),
+        "Changes": json.dumps(changes, ensure_ascii=False),
+        "Reason": entry.reason,
+    }
+
+
+def decode_history(entity: Mapping[str, Any]) -> HistoryEntry:
+    changes = tuple(FieldChange(c["field"], c["before"], c["after"]) for c in json.loads(entity.get("Changes", "[]")))
+    return HistoryEntry(
+        subscription_id=unescape_key(entity["PartitionKey"]),
+        operation_id=entity.get("OperationId", ""),
+        action=Action(entity["Action"]),
+        source=Source(entity["Source"]),
+        outcome=Outcome(entity["Outcome"]),
+        recorded_at=_utc(entity["RecordedAt"]),
+        activity_id=entity.get("ActivityId", ""),
+        event_time=_utc_or_none(entity.get("EventTime")),
+        changes=changes,
+        reason=entity.get("Reason", ""),
+    )
+
+
+def encode_delivery(record: DeliveryRecord) -> Entity:
+    return {
+        "PartitionKey": escape_key(record.subscription_id),
+        "RowKey": delivery_row(record.operation_id),
+        "Action": record.action,
+        "Status": record.status.value,
+        "ReceivedAt": _aware(record.received_at),
+        "UpdatedAt": _aware(record.updated_at),
+        "ActivityId": record.activity_id,
+        "Attempts": _int(record.attempts),
+        "Outcome": record.outcome,
+        "Reason": record.reason,
+        "Payload": record.payload,
+    }
+
+
+def decode_delivery(entity: Mapping[str, Any]) -> DeliveryRecord:
+    return DeliveryRecord(
+        subscription_id=unescape_key(entity["PartitionKey"]),
+        operation_id=unescape_key(entity["RowKey"][len(DELIVERY_PREFIX) :]),
+        action=entity.get("Action", ""),
+        status=DeliveryStatus(entity["Status"]),
+        received_at=_utc(entity["ReceivedAt"]),
+        updated_at=_utc(entity["UpdatedAt"]),
+        activity_id=entity.get("ActivityId", ""),
+        attempts=_plain_int(entity.get("Attempts")) or 0,
+        outcome=entity.get("Outcome", ""),
+        reason=entity.get("Reason", ""),
+        payload=entity.get("Payload", ""),
+    )
+
+
+def _int(value: int | None) -> int | tuple[str, str] | None:
+    # The SDK sends a bare int as Int32 and refuses larger ones; wider values need the type spelt out.
+    if value is None or value in _INT32:
+        return value
+    return (str(value), "Edm.Int64")
+
+
+def _plain_int(value: Any) -> int | None:
+    # Int64 properties come back as the SDK's EntityProperty, a (value, type) named tuple.
+    return int(value[0]) if isinstance(value, tuple) else value
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # The SDK would read a naive datetime as local time; refuse it rather than shift it silently.
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: the store needs timezone-aware times")
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    # A plain datetime, not the SDK's subclass, so no SDK type travels inward.
+    utc = value.astimezone(UTC)
+    return datetime.combine(utc.date(), utc.timetz())
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)

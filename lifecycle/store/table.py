@@ -1,0 +1,166 @@
+"""TableSubscriptionStore: the SubscriptionStore port on Azure Table Storage (or Azurite).
+
+One table, `{prefix}subscriptions`, one partition per subscription (layout in `codec`), so
+a commit is one entity group transaction guarded by the state row's ETag. SDK errors are
+translated here and nowhere else:
+
+    EntityAlreadyExists, UpdateConditionNotSatisfied   -> ConcurrencyConflict
+    any other azure.core error (5xx, timeouts, refused) -> StorageUnavailable (cause chained)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential, TokenCredential
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, TransactionOperation, UpdateMode
+
+from lifecycle.domain.history import HistoryEntry
+from lifecycle.domain.model import Subscription
+from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
+from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
+from lifecycle.store import codec
+
+Credential = TokenCredential | AzureNamedKeyCredential | AzureSasCredential
+
+# Not found counts too: a guarded update of a row that is gone means the snapshot is stale.
+_CONFLICT_CODES = frozenset(
+    {"EntityAlreadyExists", "UpdateConditionNotSatisfied", "ConditionNotMet", "ResourceNotFound", "EntityNotFound"}
+)
+_TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
+
+
+class TableSubscriptionStore:
+    """Subscription state, history and delivery records in one Azure table.
+
+    Holds one TableServiceClient (connection pool and credential) for its lifetime; the
+    table is created on first use, never at import or construction. Close it when done.
+    """
+
+    def __init__(self, service: TableServiceClient, prefix: str = "", *, page_size: int = 1000) -> None:
+        name = f"{prefix}subscriptions"
+        if not _TABLE_NAME.fullmatch(name):
+            raise ValueError(f"table name {name!r}: letters and digits only, starting with a letter")
+        self._service = service
+        self._name = name
+        self._page_size = page_size  # 1000, the service's largest page: fewest round trips
+        self._client: TableClient | None = None
+
+    @classmethod
+    def from_connection_string(
+        cls, conn: str, prefix: str = "", *, page_size: int = 1000, **client_options: Any
+    ) -> TableSubscriptionStore:
+        """`client_options` go to the SDK client (e.g. retry_total, connection_timeout)."""
+        service = TableServiceClient.from_connection_string(conn, **client_options)
+        return cls(service, prefix, page_size=page_size)
+
+    @classmethod
+    def from_endpoint(
+        cls, endpoint: str, credential: Credential, prefix: str = "", *, page_size: int = 1000, **client_options: Any
+    ) -> TableSubscriptionStore:
+        """For managed identity pass azure-identity's DefaultAzureCredential (or any TokenCredential)."""
+        service = TableServiceClient(endpoint, credential=credential, **client_options)
+        return cls(service, prefix, page_size=page_size)
+
+    @property
+    def table_name(self) -> str:
+        return self._name
+
+    def close(self) -> None:
+        self._service.close()
+
+    def __enter__(self) -> TableSubscriptionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def load(self, subscription_id: str) -> Snapshot | None:
+        with _translated("load"):
+            try:
+                entity = self._table().get_entity(codec.escape_key(subscription_id), codec.STATE_ROW)
+            except ResourceNotFoundError:
+                return None
+        subscription, version = codec.decode_state(entity)
+        return Snapshot(subscription, etag=entity.metadata["etag"] or "", version=version)
+
+    def commit(self, commit: Commit) -> Snapshot:
+        rows = codec.encode_commit(commit)
+        operations: list[Any] = []
+        if commit.expected is None:
+            operations.append((TransactionOperation.CREATE, rows.state))
+        else:
+            guard = {"etag": commit.expected.etag, "match_condition": MatchConditions.IfNotModified}
+            operations.append((TransactionOperation.UPDATE, rows.state, {"mode": UpdateMode.REPLACE, **guard}))
+        operations += [(TransactionOperation.CREATE, row) for row in rows.history]
+        if rows.delivery is not None:
+            operations.append((TransactionOperation.UPSERT, rows.delivery, {"mode": UpdateMode.REPLACE}))
+        with _translated("commit"):
+            results = self._table().submit_transaction(operations)
+        return Snapshot(commit.subscription, etag=results[0]["etag"], version=rows.version)
+
+    def delivery(self, subscription_id: str, operation_id: str) -> DeliveryRecord | None:
+        with _translated("read delivery"):
+            try:
+                entity = self._table().get_entity(codec.escape_key(subscription_id), codec.delivery_row(operation_id))
+            except ResourceNotFoundError:
+                return None
+        return codec.decode_delivery(entity)
+
+    def record_delivery(self, record: DeliveryRecord) -> DeliveryRecord:
+        entity = codec.encode_delivery(record)
+        with _translated("record delivery"):
+            table = self._table()
+            try:
+                table.create_entity(entity)
+                return record
+            except ResourceExistsError:
+                pass  # a redelivery: the first record stands
+            stored = table.get_entity(entity["PartitionKey"], entity["RowKey"])
+        return codec.decode_delivery(stored)
+
+    def update_delivery(self, record: DeliveryRecord) -> None:
+        with _translated("update delivery"):
+            self._table().upsert_entity(codec.encode_delivery(record), mode=UpdateMode.REPLACE)
+
+    def history(self, subscription_id: str) -> list[HistoryEntry]:
+        # History row keys are inverted sequence numbers, so key order is newest first.
+        query = "PartitionKey eq @pk and RowKey ge @first and RowKey lt @end"
+        bounds = {"pk": codec.escape_key(subscription_id), "first": codec.HISTORY_PREFIX, "end": codec.HISTORY_END}
+        with _translated("read history"):
+            entities = self._table().query_entities(query, parameters=bounds, results_per_page=self._page_size)
+            return [codec.decode_history(entity) for entity in entities]
+
+    def subscriptions(self) -> Iterator[Subscription]:
+        with _translated("list subscriptions"):
+            pages = self._table().query_entities(
+                "RowKey eq @row", parameters={"row": codec.STATE_ROW}, results_per_page=self._page_size
+            )
+            for entity in pages:  # the SDK fetches the next page only when this one is used up
+                yield codec.decode_state(entity)[0]
+
+    def _table(self) -> TableClient:
+        # Two threads may both create it on first use; creating an existing table is harmless.
+        if self._client is None:
+            self._client = self._service.create_table_if_not_exists(self._name)
+        return self._client
+
+
+@contextmanager
+def _translated(doing: str) -> Iterator[None]:
+    """Map SDK errors onto the worker's error tree; nothing from azure.* leaves this module."""
+    try:
+        yield
+    except HttpResponseError as exc:
+        code = getattr(exc, "error_code", None)
+        code = str(getattr(code, "value", code) or "")  # the SDK sets an enum or a plain string
+        if isinstance(exc, ResourceExistsError) or code in _CONFLICT_CODES:
+            raise ConcurrencyConflict(f"{doing}: the row changed or already exists ({code})") from exc
+        raise StorageUnavailable(f"{doing}: table storage answered {exc.status_code} {code}".rstrip()) from exc
+    except AzureError as exc:
+        raise StorageUnavailable(f"{doing}: table storage unreachable ({type(exc).__name__})") from exc

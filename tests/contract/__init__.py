@@ -1,0 +1,1 @@
+"""Contract tests: the same assertions against each fake and its real adapter."""

@@ -1,0 +1,5 @@
+"""In-memory fakes of the ports, each held to its real adapter by the contract tests."""
+
+from tests.fakes.store import FakeSubscriptionStore
+
+__all__ = ["FakeSubscriptionStore"]
