@@ -39,6 +39,12 @@ class Settings:
     storage_connection_string: str = ""
     storage_table_endpoint: str = ""  # with managed identity, when no connection string is set
     table_prefix: str = "lifecycle"
+    servicebus_connection_string: str = ""
+    servicebus_namespace: str = ""  # fully qualified, for managed identity when no connection string is set
+    servicebus_queue: str = "lifecycle"
+    local_queue_path: str = ""  # the local runtime's durable queue; used when no Service Bus is configured
+    enqueue_delay_seconds: float = 2.0  # so our PATCH never overtakes the webhook's answer
+    webhook_api_timeout_seconds: float = 3.0  # API calls inside the 10-second window
     api_timeout_seconds: float = 10.0
     api_max_attempts: int = 5
     log_level: str = "INFO"
@@ -84,6 +90,12 @@ class Settings:
             storage_connection_string=text("STORAGE_CONNECTION_STRING", ""),
             storage_table_endpoint=text("STORAGE_TABLE_ENDPOINT", ""),
             table_prefix=text("TABLE_PREFIX", defaults.table_prefix),
+            servicebus_connection_string=text("SERVICEBUS_CONNECTION_STRING", ""),
+            servicebus_namespace=text("SERVICEBUS_NAMESPACE", ""),
+            servicebus_queue=text("SERVICEBUS_QUEUE", defaults.servicebus_queue),
+            local_queue_path=text("LOCAL_QUEUE_PATH", ""),
+            enqueue_delay_seconds=number("WEBHOOK_ENQUEUE_DELAY_SECONDS", defaults.enqueue_delay_seconds),
+            webhook_api_timeout_seconds=number("WEBHOOK_API_TIMEOUT_SECONDS", defaults.webhook_api_timeout_seconds),
             api_timeout_seconds=number("MARKETPLACE_API_TIMEOUT_SECONDS", defaults.api_timeout_seconds),
             api_max_attempts=int(number("MARKETPLACE_API_MAX_ATTEMPTS", defaults.api_max_attempts)),
             log_level=text("LOG_LEVEL", defaults.log_level).upper(),
