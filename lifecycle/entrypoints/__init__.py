@@ -1,0 +1,1 @@
+"""Entry points shared by Azure Functions and the local runtime: the edges that map errors."""

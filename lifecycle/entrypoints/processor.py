@@ -1,0 +1,75 @@
+"""One queue message through the processing service, and what to do with the message after.
+
+The edge where processing errors become message dispositions:
+
+    applied / duplicate / ignored          -> complete
+    PermanentError (recorded by the service) -> dead-letter with the reason
+    MarketplaceUnavailable (API still failing after our in-call retries)
+                                            -> complete and re-send a scheduled copy with
+                                               attempt + 1 (backoff), dead-letter past max
+    any other TransientError (storage, ETag conflicts, queue)
+                                            -> raise: the broker redelivers, and
+                                               dead-letters at its max delivery count
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from lifecycle.domain.events import Source
+from lifecycle.errors import InvalidPayload, MarketplaceUnavailable, PermanentError
+from lifecycle.logs import get_logger
+from lifecycle.parsing import load_json, parse_webhook
+from lifecycle.ports import Clock, Queue, QueueMessage
+from lifecycle.services.processing import ProcessingService
+
+MAX_ATTEMPTS = 8  # our own delayed re-sends, on top of the broker's redeliveries
+BASE_DELAY = timedelta(seconds=30)
+MAX_DELAY = timedelta(minutes=30)
+
+
+class Disposition(StrEnum):
+    COMPLETE = "complete"
+    DEAD_LETTER = "dead_letter"
+    RESCHEDULED = "rescheduled"
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    disposition: Disposition
+    reason: str = ""
+
+
+def handle_message(message: QueueMessage, processing: ProcessingService, queue: Queue, clock: Clock) -> Handled:
+    """Process `message`; raise only for transient errors the broker should redeliver."""
+    log = get_logger("lifecycle.processor").bind(operation_id=message.message_id, subscription_id=message.session_id,
+                                                  attempt=message.attempt)
+    try:
+        event = parse_webhook(load_json(message.body))
+    except InvalidPayload as error:
+        log.warning("message.unparseable", reason=str(error))
+        return Handled(Disposition.DEAD_LETTER, f"unparseable: {error}")
+    source = Source.REPLAY if message.source == Source.REPLAY.value else Source.WEBHOOK
+    try:
+        processing.process(event, source=source, payload=message.body)
+    except PermanentError as error:
+        return Handled(Disposition.DEAD_LETTER, f"{type(error).__name__}: {error}")
+    except MarketplaceUnavailable as error:
+        if message.attempt >= MAX_ATTEMPTS:
+            reason = f"marketplace unavailable after {message.attempt} attempts: {error}"
+            return Handled(Disposition.DEAD_LETTER, reason)
+        delay = min(BASE_DELAY * 2 ** (message.attempt - 1), MAX_DELAY)
+        retry = QueueMessage(
+            session_id=message.session_id,
+            message_id=f"{message.message_id}#{message.attempt + 1}",  # a new id: dedup must not drop it
+            body=message.body,
+            scheduled_at=clock.now() + delay,
+            attempt=message.attempt + 1,
+            source=message.source,
+        )
+        queue.send(retry)
+        log.warning("message.rescheduled", delay_seconds=delay.total_seconds(), reason=str(error))
+        return Handled(Disposition.RESCHEDULED, str(error))
+    return Handled(Disposition.COMPLETE)
