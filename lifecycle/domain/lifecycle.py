@@ -116,8 +116,11 @@ def _decide_pending(state: Subscription | None, delivery: Delivery, now: datetim
         decision = _explained(Outcome.ILLEGAL, base, delivery, now, reason, before=state)
         return replace(decision, effects=(Acknowledge(event.operation_id, False), *decision.effects))
     new = _mark(_apply(base, event, transition), event)
-    decision = _changed(Outcome.APPLIED, state, new, delivery, now, transition.change)
-    return replace(decision, effects=(Acknowledge(event.operation_id, True), *decision.effects))
+    decision = _changed(Outcome.APPLIED, base, new, delivery, now, transition.change)
+    missed = () if base is state else _changed(Outcome.RESYNCED, state, base, delivery, now, ChangeKind.RESYNCED)
+    # Two entries when the truth had moved: what we had missed, then the change itself.
+    resync = missed.effects if missed else ()
+    return replace(decision, effects=(Acknowledge(event.operation_id, True), *resync, *decision.effects))
 
 
 def _decide_final(state: Subscription | None, delivery: Delivery, now: datetime) -> Decision:
