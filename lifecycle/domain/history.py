@@ -64,10 +64,12 @@ def diff(before: Subscription | None, after: Subscription) -> tuple[FieldChange,
     """The tracked fields that differ, rendered as text for the history."""
     changes = []
     for name in TRACKED_FIELDS:
-        old = "" if before is None else _text(getattr(before, name))
-        new = _text(getattr(after, name))
-        if old != new:
-            changes.append(FieldChange(name, old, new))
+        value = getattr(after, name)
+        if before is None:
+            if _text(value):
+                changes.append(FieldChange(name, "", _text(value)))
+        elif getattr(before, name) != value:  # compare values first: rendering is the costly part
+            changes.append(FieldChange(name, _text(getattr(before, name)), _text(value)))
     return tuple(changes)
 
 
