@@ -15,8 +15,13 @@ from pathlib import Path
 import pytest
 
 from lifecycle.local.azurite import Azurite, find_executable
+from lifecycle.marketplace.retry import set_testing
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Retry back-offs never sleep in tests (stamina-style test mode); the few tests that
+# measure a real pause (Retry-After) turn it off for themselves.
+set_testing(True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,137 @@
+"""Bearer tokens for the Fulfillment API: Entra ID client credentials through MSAL.
+
+One `ConfidentialClientApplication` per provider, built on first use (nothing
+connects at import or construction), and the composition root keeps one provider per
+process: MSAL caches app tokens in memory, so a token is fetched about once an hour.
+
+MSAL gets its own requests Session. When `authority_ca_bundle` is set (the sandbox's
+loopback authority) the session trusts exactly that file, with `trust_env=False`:
+otherwise a REQUESTS_CA_BUNDLE in the environment silently overrides `verify`, and the
+sandbox's authority skips Microsoft's instance discovery. Unset (production), the
+session behaves like any requests client, so an egress proxy or corporate CA set in the
+environment applies to MSAL as it does to httpx.
+
+Failures come out typed: refused credentials are a permanent MarketplaceForbidden
+(retrying cannot fix a wrong secret), network trouble a transient MarketplaceUnavailable.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+import msal
+import requests
+
+from lifecycle.errors import MarketplaceForbidden, MarketplaceUnavailable
+from lifecycle.settings import Settings, SettingsError
+
+# OAuth error codes that mean "your configuration is wrong", not "try later".
+_PERMANENT_ERRORS = frozenset(
+    {"invalid_client", "unauthorized_client", "invalid_request", "invalid_scope", "invalid_grant",
+     "invalid_resource", "unsupported_grant_type"}
+)
+_UNAUTHORIZED = 401  # what Entra answers for refused client credentials; kept as the error's status
+
+
+class TokenProvider(Protocol):
+    """Something that hands out a current bearer token for the Fulfillment API."""
+
+    def token(self) -> str: ...
+
+
+class StaticTokenProvider:
+    """A fixed token, counting how often it was asked for (unit tests)."""
+
+    def __init__(self, token: str = "test-token") -> None:  # noqa: S107 (a placeholder, not a secret)
+        self._token = token
+        self.calls = 0
+
+    def token(self) -> str:
+        self.calls += 1
+        return self._token
+
+
+class _TimeoutSession(requests.Session):
+    """requests has no session-wide timeout and MSAL passes none: a silent authority would hang us."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(*args, **kwargs)
+
+
+class MsalTokenProvider:
+    """Client-credentials tokens for `settings.marketplace_scope`, cached by MSAL."""
+
+    def __init__(self, settings: Settings) -> None:
+        for name, value in (("MARKETPLACE_TENANT_ID", settings.tenant_id),
+                            ("MARKETPLACE_CLIENT_ID", settings.client_id),
+                            ("MARKETPLACE_CLIENT_SECRET", settings.client_secret)):
+            if not value:
+                raise SettingsError(f"{name} is not set: the Fulfillment API needs the offer's Entra app")
+        self._settings = settings
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        try:
+            result = self._application().acquire_token_for_client(scopes=[self._settings.marketplace_scope])
+        except (requests.RequestException, OSError) as error:
+            raise MarketplaceUnavailable(f"the Entra authority could not be reached: {type(error).__name__}") from None
+        except ValueError:  # MSAL could not read the token response (a proxy's error page, say)
+            raise MarketplaceUnavailable("the Entra authority's answer is not a token response") from None
+        access_token = result.get("access_token") if isinstance(result, dict) else None
+        if isinstance(access_token, str) and access_token:
+            return access_token
+        raise self._failure(result if isinstance(result, dict) else {})
+
+    def _application(self) -> Any:
+        with self._lock:  # one app per provider, even when threads ask together
+            if self._app is None:
+                self._app = self._build()
+            return self._app
+
+    def _build(self) -> Any:
+        settings = self._settings
+        session = _TimeoutSession(settings.api_timeout_seconds)
+        options: dict[str, Any] = {}
+        if settings.authority_ca_bundle:
+            session.trust_env = False
+            session.verify = settings.authority_ca_bundle
+            # A private authority is unknown to Microsoft's instance discovery; skip it.
+            options = {"instance_discovery": False, "validate_authority": False}
+        try:
+            return msal.ConfidentialClientApplication(
+                settings.client_id,
+                client_credential=settings.client_secret,
+                authority=settings.authority,
+                http_client=session,
+                **options,
+            )
+        except (requests.RequestException, OSError) as error:
+            raise MarketplaceUnavailable(f"the Entra authority could not be reached: {type(error).__name__}") from None
+        except ValueError as error:  # OpenID discovery answered 4xx: an unknown tenant, usually
+            raise MarketplaceForbidden(
+                f"the authority {settings.authority} has no OpenID configuration for tenant {settings.tenant_id!r}"
+                f" ({str(error)[:160]}): check MARKETPLACE_TENANT_ID and MARKETPLACE_AUTHORITY_HOST",
+                status=_UNAUTHORIZED,
+            ) from None
+
+    def _failure(self, result: dict[str, Any]) -> Exception:
+        code = str(result.get("error") or "unknown_error")
+        # The description's first line carries the AADSTS code; later lines are trace ids.
+        description = str(result.get("error_description") or "").strip().splitlines()[:1]
+        detail = f"{code}: {description[0][:200]}" if description else code
+        if code in _PERMANENT_ERRORS:
+            return MarketplaceForbidden(
+                f"Entra refused the client credentials ({detail}). Check MARKETPLACE_CLIENT_ID, "
+                f"MARKETPLACE_CLIENT_SECRET and MARKETPLACE_TENANT_ID against the app registration named in "
+                f"the offer's Technical configuration in Partner Center (client id {self._settings.client_id}, "
+                f"tenant {self._settings.tenant_id})",
+                status=_UNAUTHORIZED,
+            )
+        return MarketplaceUnavailable(f"Entra did not issue a token ({detail})")
