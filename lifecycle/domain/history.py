@@ -14,7 +14,8 @@ class Outcome(StrEnum):
     """What processing one delivery came to."""
 
     APPLIED = "applied"  # the event's change is now our state
-    RESYNCED = "resynced"  # we adopted the marketplace's truth instead (stale or out of order)
+    RESYNCED = "resynced"  # we adopted the marketplace's truth (our state lagged)
+    SUPERSEDED = "superseded"  # a newer change of the same aspect is already applied
     DUPLICATE = "duplicate"  # this operation was applied before: nothing to do
     NOT_APPLIED = "not_applied"  # the marketplace says the operation failed
     ILLEGAL = "illegal"  # the action is not allowed in the subscription's status

@@ -6,17 +6,19 @@ Rules, in the order `decide` applies them:
 2. An operation applied before is a DUPLICATE: no effects at all.
 3. An operation the marketplace reports Failed or Conflict did not happen (NOT_APPLIED).
 4. A *pending* operation (NotStarted/InProgress: ChangePlan, ChangeQuantity, Reinstate)
-   awaits our answer, so it is judged on the current state whatever its timestamp:
-   legal -> apply it and acknowledge Success; illegal -> first ask for the marketplace's
-   truth (our state may lag), and if still illegal acknowledge Failure (ILLEGAL).
-5. A *final* operation (Succeeded, or no operation at all for notify-only actions)
-   already happened at the marketplace. Older than the last one we applied -> stale;
-   unknown subscription, a transition that needs fresh values (Renew: the new term) or
-   an illegal pair -> our state lags. In all those cases decide asks for the truth
-   (NEEDS_TRUTH); given it, the truth is adopted, never overwritten by the event:
-   APPLIED when the truth shows the event's transition, RESYNCED otherwise.
-   Otherwise the event's change is applied to our state directly (the common path:
-   one API call per event).
+   awaits our answer, so it is judged by TABLE on the current status whatever its
+   timestamp: legal -> apply it and acknowledge Success; illegal -> first ask for the
+   marketplace's truth (our state may lag), and if still illegal acknowledge Failure.
+5. A *final* operation (Succeeded, or none at all for notify-only actions) already
+   happened: the marketplace checked it, so TABLE does not judge it again. Deliveries
+   arrive out of order, so each aspect (status, plan, quantity, term) keeps the time of
+   its last change: an event older than that is SUPERSEDED; otherwise its change is
+   applied to that aspect alone. Unsubscribed is final: no later status applies.
+6. The truth (get subscription) is asked for only where the event cannot say enough:
+   an unknown subscription (adopted whole, RESYNCED), Renew (the new term), and the
+   illegal pending case above. The truth was read after the event happened, so adopting
+   it stamps every aspect with the event's own time (the marketplace's clock: ours may
+   be skewed), and only what is older than that event is superseded by it.
 
 The marketplace is the source of truth; a webhook is a hint to go and look. The
 README's lifecycle diagram is generated from TABLE by `mermaid()`.
@@ -24,6 +26,7 @@ README's lifecycle diagram is generated from TABLE by `mermaid()`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 
@@ -38,14 +41,13 @@ from lifecycle.domain.history import (
     RecordHistory,
     diff,
 )
-from lifecycle.domain.model import OperationStatus, Status, Subscription
+from lifecycle.domain.model import ChangeTimes, OperationStatus, Status, Subscription
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
     to: Status
     change: ChangeKind
-    needs_truth: bool = False  # the new values come only from get subscription
 
 
 S = Status
@@ -55,7 +57,7 @@ TABLE: dict[tuple[Status, Action], Transition] = {
     (S.NOT_STARTED, Action.UNSUBSCRIBE): Transition(S.UNSUBSCRIBED, ChangeKind.UNSUBSCRIBED),
     (S.SUBSCRIBED, Action.CHANGE_PLAN): Transition(S.SUBSCRIBED, ChangeKind.PLAN_CHANGED),
     (S.SUBSCRIBED, Action.CHANGE_QUANTITY): Transition(S.SUBSCRIBED, ChangeKind.QUANTITY_CHANGED),
-    (S.SUBSCRIBED, Action.RENEW): Transition(S.SUBSCRIBED, ChangeKind.RENEWED, needs_truth=True),
+    (S.SUBSCRIBED, Action.RENEW): Transition(S.SUBSCRIBED, ChangeKind.RENEWED),
     (S.SUBSCRIBED, Action.SUSPEND): Transition(S.SUSPENDED, ChangeKind.SUSPENDED),
     (S.SUBSCRIBED, Action.UNSUBSCRIBE): Transition(S.UNSUBSCRIBED, ChangeKind.UNSUBSCRIBED),
     (S.SUSPENDED, Action.REINSTATE): Transition(S.SUBSCRIBED, ChangeKind.REINSTATED),
@@ -67,6 +69,20 @@ ACKNOWLEDGED = frozenset({Action.CHANGE_PLAN, Action.CHANGE_QUANTITY, Action.REI
 """Actions whose pending operation we answer with PATCH Success/Failure."""
 
 PENDING = frozenset({OperationStatus.NOT_STARTED, OperationStatus.IN_PROGRESS})
+
+ASPECT = {
+    Action.CHANGE_PLAN: "plan",
+    Action.CHANGE_QUANTITY: "quantity",
+    Action.RENEW: "term",
+    Action.SUSPEND: "status",
+    Action.REINSTATE: "status",
+    Action.UNSUBSCRIBE: "status",
+    Action.ACTIVATE: "status",
+}
+"""Which aspect of a subscription each action changes (the field of ChangeTimes)."""
+
+OUTCOME_OF = {action: transition for (_, action), transition in TABLE.items()}
+"""Each action's target status and change kind (the same from every status it is legal in)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +114,8 @@ def decide(state: Subscription | None, delivery: Delivery, now: datetime) -> Dec
     if delivery.operation in (OperationStatus.FAILED, OperationStatus.CONFLICT):
         reason = f"the marketplace reports the operation {delivery.operation.value}"
         return _explained(Outcome.NOT_APPLIED, state, delivery, now, reason)
+    if state is None and delivery.truth is None:
+        return Decision(Outcome.NEEDS_TRUTH, state, reason="subscription unknown here")
     if delivery.operation in PENDING and event.action in ACKNOWLEDGED:
         return _decide_pending(state, delivery, now)
     return _decide_final(state, delivery, now)
@@ -105,88 +123,102 @@ def decide(state: Subscription | None, delivery: Delivery, now: datetime) -> Dec
 
 def _decide_pending(state: Subscription | None, delivery: Delivery, now: datetime) -> Decision:
     event = delivery.event
-    base = _adopt(state, delivery.truth) if delivery.truth is not None else state
-    if base is None:
-        return Decision(Outcome.NEEDS_TRUTH, state, reason="subscription unknown here")
+    base = state if delivery.truth is None else _adopt(state, delivery.truth, event.timestamp)
+    assert base is not None  # decide asked for the truth when there is no state
     transition = TABLE.get((base.status, event.action))
     if transition is None:
         if delivery.truth is None:
             return Decision(Outcome.NEEDS_TRUTH, state, reason="illegal here; our state may lag")
         reason = f"{event.action.value} is not allowed while {base.status.value}"
-        decision = _explained(Outcome.ILLEGAL, base, delivery, now, reason, before=state)
-        return replace(decision, effects=(Acknowledge(event.operation_id, False), *decision.effects))
+        explained = _explained(Outcome.ILLEGAL, base, delivery, now, reason, before=state)
+        return replace(explained, effects=(Acknowledge(event.operation_id, False), *explained.effects))
     leading: tuple[Effect, ...] = (Acknowledge(event.operation_id, True),)
     if base is not state:
         # Two entries when the truth had moved: what we had missed, then the change itself.
-        missed = _changed(Outcome.RESYNCED, state, base, delivery, now, ChangeKind.RESYNCED)
-        leading += missed.effects
-    new = _apply(base, event, transition)
+        leading += _changed(Outcome.RESYNCED, state, base, delivery, now, ChangeKind.RESYNCED).effects
+    new = _apply(base, event, transition.to)
     return _changed(Outcome.APPLIED, base, new, delivery, now, transition.change, leading)
 
 
 def _decide_final(state: Subscription | None, delivery: Delivery, now: datetime) -> Decision:
     event = delivery.event
-    truth = delivery.truth
-    if truth is None:
-        transition = None if state is None else TABLE.get((state.status, event.action))
-        if state is None or transition is None or transition.needs_truth or _is_stale(state, event):
-            return Decision(Outcome.NEEDS_TRUTH, state, reason=_why_truth(state, event, transition))
-        new = _apply(state, event, transition)
-        return _changed(Outcome.APPLIED, state, new, delivery, now, transition.change)
-    new = _adopt(state, truth)
-    if not _is_stale(state, event):
-        new = _mark(new, event)
-    expected = None if state is None else TABLE.get((state.status, event.action))
-    if expected is not None and new.status is expected.to and _shows(new, event):
-        return _changed(Outcome.APPLIED, state, new, delivery, now, expected.change)
-    return _changed(Outcome.RESYNCED, state, new, delivery, now, ChangeKind.RESYNCED)
-
-
-def _why_truth(state: Subscription | None, event: Event, transition: Transition | None) -> str:
     if state is None:
-        return "subscription unknown here"
-    if transition is None:
-        return f"{event.action.value} is not allowed while {state.status.value}; our state may lag"
-    if transition.needs_truth:
-        return f"{event.action.value} takes its new values from the marketplace"
-    return "older than the last operation applied"
+        assert delivery.truth is not None  # decide asked for it
+        first = _mark(_adopt(None, delivery.truth, event.timestamp), event)
+        return _changed(Outcome.RESYNCED, None, first, delivery, now, ChangeKind.RESYNCED)
+    aspect = ASPECT[event.action]
+    last = getattr(state.changed_at, aspect)
+    if event.timestamp is not None and last is not None and event.timestamp < last:
+        return Decision(Outcome.SUPERSEDED, state, reason=f"a newer {aspect} change is already applied")
+    if aspect == "status" and state.status is Status.UNSUBSCRIBED:
+        return Decision(Outcome.SUPERSEDED, state, reason="Unsubscribed is final")
+    outcome = OUTCOME_OF[event.action]
+    if event.action is Action.RENEW:
+        if delivery.truth is None:
+            return Decision(Outcome.NEEDS_TRUTH, state, reason="Renew takes the new term from the marketplace")
+        renewed = replace(state, term=delivery.truth.term, is_free_trial=delivery.truth.is_free_trial)
+        return _changed(Outcome.APPLIED, state, _apply(renewed, event, None), delivery, now, outcome.change)
+    new = _apply(state, event, outcome.to if aspect == "status" else None)
+    return _changed(Outcome.APPLIED, state, new, delivery, now, outcome.change)
 
 
-def _is_stale(state: Subscription | None, event: Event) -> bool:
-    if state is None or state.last_operation_at is None or event.timestamp is None:
-        return False
-    return event.timestamp < state.last_operation_at
-
-
-def _shows(truth: Subscription, event: Event) -> bool:
-    """Whether the truth carries the event's own target value."""
-    if isinstance(event, ChangePlan):
-        return truth.plan_id == event.plan_id
-    if isinstance(event, ChangeQuantity):
-        return truth.quantity == event.quantity
-    return True
-
-
-def _apply(state: Subscription, event: Event, transition: Transition) -> Subscription:
-    """The event's change, marked as the last operation applied (one `replace`: it is the hot path)."""
-    changes: dict[str, object] = {"status": transition.to, **_marks(state, event)}
+def _apply(state: Subscription, event: Event, status: Status | None) -> Subscription:
+    """The event's change to its aspect, stamped and marked as the last operation applied."""
+    changes: dict[str, object] = _marks(state, event)
+    aspect = ASPECT[event.action]
+    if status is not None:
+        changes["status"] = status
     if isinstance(event, ChangePlan):
         changes["plan_id"] = event.plan_id
     elif isinstance(event, ChangeQuantity):
         changes["quantity"] = event.quantity
+    if event.timestamp is not None:
+        changes["changed_at"] = _STAMP[aspect](state.changed_at, event.timestamp)
     return _evolve(state, changes)
 
 
-def _adopt(state: Subscription | None, truth: Subscription) -> Subscription:
-    """The truth's values with our bookkeeping of what was applied."""
+def _adopt(state: Subscription | None, truth: Subscription, seen: datetime | None) -> Subscription:
+    """The truth's values, every aspect stamped `seen`, with our bookkeeping of what was applied."""
     if state is None:
-        return truth
-    return replace(truth, last_operation_id=state.last_operation_id, last_operation_at=state.last_operation_at)
+        return replace(truth, changed_at=ChangeTimes(status=seen, plan=seen, quantity=seen, term=seen))
+    times = state.changed_at
+    return replace(
+        truth,
+        last_operation_id=state.last_operation_id,
+        last_operation_at=state.last_operation_at,
+        changed_at=ChangeTimes(
+            status=_later(times.status, seen),
+            plan=_later(times.plan, seen),
+            quantity=_later(times.quantity, seen),
+            term=_later(times.term, seen),
+        ),
+    )
+
+
+def _later(known: datetime | None, seen: datetime | None) -> datetime | None:
+    if known is None or seen is None:
+        return known or seen
+    return max(known, seen)
 
 
 def _mark(state: Subscription, event: Event) -> Subscription:
     return _evolve(state, _marks(state, event))
 
+
+def _marks(state: Subscription, event: Event) -> dict[str, object]:
+    newest = state.last_operation_at
+    if event.timestamp is not None and (newest is None or event.timestamp >= newest):
+        newest = event.timestamp
+    return {"last_operation_id": event.operation_id, "last_operation_at": newest}
+
+
+_STAMP: dict[str, Callable[[ChangeTimes, datetime], ChangeTimes]] = {
+    "status": lambda t, at: ChangeTimes(at, t.plan, t.quantity, t.term),
+    "plan": lambda t, at: ChangeTimes(t.status, at, t.quantity, t.term),
+    "quantity": lambda t, at: ChangeTimes(t.status, t.plan, at, t.term),
+    "term": lambda t, at: ChangeTimes(t.status, t.plan, t.quantity, at),
+}
+"""One aspect's new time; spelled out because `replace` is the slow part of the hot path."""
 
 _FIELDS = tuple(f.name for f in fields(Subscription))
 
@@ -196,13 +228,6 @@ def _evolve(state: Subscription, changes: dict[str, object]) -> Subscription:
     values: dict[str, object] = {name: getattr(state, name) for name in _FIELDS}
     values.update(changes)
     return Subscription(**values)  # type: ignore[arg-type]
-
-
-def _marks(state: Subscription, event: Event) -> dict[str, object]:
-    newest = state.last_operation_at
-    if event.timestamp is not None and (newest is None or event.timestamp >= newest):
-        newest = event.timestamp
-    return {"last_operation_id": event.operation_id, "last_operation_at": newest}
 
 
 def _changed(
@@ -230,7 +255,7 @@ def _explained(
     reason: str,
     before: Subscription | None = None,
 ) -> Decision:
-    """A decision that changes no field of the event's own, recorded with its reason."""
+    """A decision that applies nothing of the event's own, recorded with its reason."""
     changes = () if state is None or before is None else diff(before, state)
     entry = _entry(outcome, delivery, now, changes=changes, reason=reason)
     return Decision(outcome, state, (RecordHistory(entry),), reason)

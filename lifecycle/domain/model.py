@@ -46,6 +46,20 @@ class Term:
     end: date | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeTimes:
+    """When each aspect last changed, by the marketplace's timestamps.
+
+    Deliveries arrive out of order; a change older than the last applied change *of the
+    same aspect* is superseded, while a change of another aspect still applies.
+    """
+
+    status: datetime | None = None
+    plan: datetime | None = None
+    quantity: datetime | None = None
+    term: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subscription:
     """One SaaS subscription: the marketplace's fields plus the last operation applied here."""
@@ -66,6 +80,7 @@ class Subscription:
     sandbox_type: str = "None"
     last_operation_id: str | None = None
     last_operation_at: datetime | None = None
+    changed_at: ChangeTimes = field(default_factory=ChangeTimes)
 
     @property
     def is_csp(self) -> bool:

@@ -33,6 +33,7 @@ _DELIVERY_STATUS = {
     Outcome.APPLIED: DeliveryStatus.APPLIED,
     Outcome.RESYNCED: DeliveryStatus.APPLIED,
     Outcome.DUPLICATE: DeliveryStatus.APPLIED,
+    Outcome.SUPERSEDED: DeliveryStatus.APPLIED,
 }
 
 
@@ -125,7 +126,9 @@ class ProcessingService:
             raise UnverifiedEvent("the operation belongs to another subscription")
         if operation.action and operation.action.lower() != event.action.value.lower():
             raise UnverifiedEvent(f"the operation is a {operation.action}, not a {event.action.value}")
-        # The operation is the authority on what was asked; the webhook only pointed at it.
+        # The operation is the authority on what was asked and when; the webhook only pointed at it.
+        if operation.timestamp is not None and event.timestamp is None:
+            event = replace(event, timestamp=operation.timestamp)
         if isinstance(event, ChangePlan) and operation.plan_id:
             event = replace(event, plan_id=operation.plan_id)
         if isinstance(event, ChangeQuantity) and operation.quantity is not None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from lifecycle.domain.events import Action, Source
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
-from lifecycle.domain.model import Status, Subscription, Term
+from lifecycle.domain.model import ChangeTimes, Status, Subscription, Term
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
 
 Entity = dict[str, Any]
@@ -116,6 +116,10 @@ def encode_state(subscription: Subscription, version: int) -> Entity:
         "SandboxType": subscription.sandbox_type,
         "LastOperationId": subscription.last_operation_id,
         "LastOperationAt": _aware(subscription.last_operation_at),
+        "StatusChangedAt": _aware(subscription.changed_at.status),
+        "PlanChangedAt": _aware(subscription.changed_at.plan),
+        "QuantityChangedAt": _aware(subscription.changed_at.quantity),
+        "TermChangedAt": _aware(subscription.changed_at.term),
     }
 
 
@@ -142,6 +146,12 @@ def decode_state(entity: Mapping[str, Any]) -> tuple[Subscription, int]:
         sandbox_type=entity.get("SandboxType", "None"),
         last_operation_id=entity.get("LastOperationId"),
         last_operation_at=_utc_or_none(entity.get("LastOperationAt")),
+        changed_at=ChangeTimes(
+            status=_utc_or_none(entity.get("StatusChangedAt")),
+            plan=_utc_or_none(entity.get("PlanChangedAt")),
+            quantity=_utc_or_none(entity.get("QuantityChangedAt")),
+            term=_utc_or_none(entity.get("TermChangedAt")),
+        ),
     )
     return subscription, _plain_int(entity["Version"]) or 0
 

@@ -9,8 +9,8 @@ import pytest
 
 from lifecycle.domain.events import Action, Source, UnknownAction
 from lifecycle.domain.history import Acknowledge, ChangeKind, NotifyProduct, Outcome, RecordHistory
-from lifecycle.domain.lifecycle import ACKNOWLEDGED, TABLE, Delivery, decide, mermaid
-from lifecycle.domain.model import OperationStatus, Status, Term
+from lifecycle.domain.lifecycle import ACKNOWLEDGED, ASPECT, OUTCOME_OF, TABLE, Delivery, decide, mermaid
+from lifecycle.domain.model import ChangeTimes, OperationStatus, Status, Term
 from tests.unit.builders import T0, event, later, subscription
 
 ACTIONS = [a for a in Action if a is not Action.UNKNOWN]
@@ -27,33 +27,23 @@ def effects_of(decision, kind):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("status", "action"), PAIRS, ids=[f"{s.value}-{a.value}" for s, a in PAIRS])
-def test_final_operation_on_local_state_applies_legal_pairs_and_asks_for_truth_otherwise(status, action):
+def test_a_final_operation_is_applied_to_its_aspect_without_asking_the_table_again(status, action):
     state = subscription(status)
-    decision = decide(state, delivery(event(action, state)), NOW)
-    transition = TABLE.get((status, action))
-    if transition is None or transition.needs_truth:
+    decision = decide(state, delivery(event(action, state, plan_id="business", quantity=9)), NOW)
+    assert not effects_of(decision, Acknowledge)
+    if action is Action.RENEW:
         assert decision.outcome is Outcome.NEEDS_TRUTH
-        assert decision.state is state
-        assert decision.effects == ()
-    else:
-        assert decision.outcome is Outcome.APPLIED
-        assert decision.state is not None
-        assert decision.state.status is transition.to
-        assert not effects_of(decision, Acknowledge)
-
-
-@pytest.mark.parametrize(("status", "action"), PAIRS, ids=[f"{s.value}-{a.value}" for s, a in PAIRS])
-def test_final_operation_with_truth_adopts_the_truth(status, action):
-    state = subscription(status)
-    transition = TABLE.get((status, action))
-    truth = replace(state, status=transition.to) if transition else state
-    ev = event(action, state, plan_id=state.plan_id, quantity=state.quantity)
-    decision = decide(state, delivery(ev, truth=truth), NOW)
+        return
+    if ASPECT[action] == "status" and status is Status.UNSUBSCRIBED:
+        assert (decision.outcome, decision.state) == (Outcome.SUPERSEDED, state)
+        return
+    assert decision.outcome is Outcome.APPLIED
     assert decision.state is not None
-    assert decision.state.status is truth.status
-    assert decision.state.last_operation_id == ev.operation_id
-    expected = Outcome.APPLIED if transition else Outcome.RESYNCED
-    assert decision.outcome is expected
+    expected_status = OUTCOME_OF[action].to if ASPECT[action] == "status" else status
+    assert decision.state.status is expected_status
+    assert decision.state.plan_id == ("business" if action is Action.CHANGE_PLAN else "team")
+    assert decision.state.quantity == (9 if action is Action.CHANGE_QUANTITY else 5)
+    assert getattr(decision.state.changed_at, ASPECT[action]) == T0
 
 
 @pytest.mark.parametrize(("status", "action"), PAIRS, ids=[f"{s.value}-{a.value}" for s, a in PAIRS])
@@ -73,7 +63,7 @@ def test_pending_operation_is_acknowledged_by_the_table(status, action):
         with_truth = decide(state, replace(pending, truth=state), NOW)
         assert with_truth.outcome is Outcome.ILLEGAL
         assert effects_of(with_truth, Acknowledge) == [Acknowledge(pending.event.operation_id, False)]
-        assert with_truth.state == state
+        assert replace(with_truth.state, changed_at=state.changed_at) == state
         assert effects_of(with_truth, RecordHistory)[0].entry.reason
 
 
@@ -128,26 +118,34 @@ def test_an_unknown_action_is_ignored_and_recorded():
     assert "Transfer" in effects_of(decision, RecordHistory)[0].entry.reason
 
 
-def test_a_stale_final_event_asks_for_truth_then_adopts_it_without_moving_time_back():
-    state = subscription(last_operation_id="newer", last_operation_at=later(10), quantity=8)
-    old_plan = event(Action.CHANGE_PLAN, state, at=later(5), plan_id="business")
-    assert decide(state, delivery(old_plan), NOW).outcome is Outcome.NEEDS_TRUTH
-    truth = replace(state, plan_id="business", last_operation_id=None, last_operation_at=None)
-    decision = decide(state, delivery(old_plan, truth=truth), NOW)
+def test_an_event_older_than_the_last_change_of_its_aspect_is_superseded():
+    state = subscription(Status.SUBSCRIBED, changed_at=ChangeTimes(status=later(10)))
+    late_suspend = event(Action.SUSPEND, state, at=later(5))
+    decision = decide(state, delivery(late_suspend), NOW)
+    assert (decision.outcome, decision.state, decision.effects) == (Outcome.SUPERSEDED, state, ())
+
+
+def test_an_older_event_of_another_aspect_still_applies():
+    suspended_later = subscription(Status.SUSPENDED, changed_at=ChangeTimes(status=later(10), quantity=later(1)))
+    earlier_quantity = event(Action.CHANGE_QUANTITY, suspended_later, at=later(5), quantity=20)
+    decision = decide(suspended_later, delivery(earlier_quantity), NOW)
+    assert decision.outcome is Outcome.APPLIED
     assert decision.state is not None
-    assert (decision.state.plan_id, decision.state.quantity) == ("business", 8)
+    assert (decision.state.status, decision.state.quantity) == (Status.SUSPENDED, 20)
+    assert decision.state.changed_at.quantity == later(5)
+
+
+def test_no_status_follows_unsubscribed():
+    ended = subscription(Status.UNSUBSCRIBED, changed_at=ChangeTimes(status=later(1)))
+    decision = decide(ended, delivery(event(Action.REINSTATE, ended, at=later(9))), NOW)
+    assert decision.outcome is Outcome.SUPERSEDED
+
+
+def test_the_last_operation_time_only_moves_forward():
+    state = subscription(last_operation_at=later(10))
+    decision = decide(state, delivery(event(Action.CHANGE_PLAN, state, at=later(5))), NOW)
+    assert decision.state is not None
     assert decision.state.last_operation_at == later(10)
-    assert decision.state.last_operation_id == "newer"
-
-
-def test_a_stale_event_whose_effect_the_truth_no_longer_shows_is_resynced():
-    suspended_then_reinstated = subscription(last_operation_id="reinstate", last_operation_at=later(10))
-    late_suspend = event(Action.SUSPEND, suspended_then_reinstated, at=later(5))
-    decision = decide(suspended_then_reinstated, delivery(late_suspend, truth=suspended_then_reinstated), NOW)
-    assert decision.outcome is Outcome.RESYNCED
-    assert decision.state is not None
-    assert decision.state.status is Status.SUBSCRIBED
-    assert decision.effects == ()
 
 
 def test_a_pending_change_is_decided_even_when_older_than_the_last_event():
@@ -158,6 +156,17 @@ def test_a_pending_change_is_decided_even_when_older_than_the_last_event():
     assert decision.state is not None
     assert decision.state.quantity == 6
     assert decision.state.last_operation_at == later(10)
+
+
+def test_an_unknown_subscription_is_started_from_the_truth_for_a_final_event():
+    truth = subscription(Status.SUSPENDED)
+    ev = event(Action.SUSPEND, truth)
+    assert decide(None, delivery(ev), NOW).outcome is Outcome.NEEDS_TRUTH
+    decision = decide(None, delivery(ev, truth=truth), NOW)
+    assert decision.outcome is Outcome.RESYNCED
+    assert decision.state is not None
+    assert decision.state.status is Status.SUSPENDED
+    assert decision.state.changed_at.status == ev.timestamp
 
 
 def test_an_unknown_subscription_needs_truth_then_starts_from_it():
@@ -171,14 +180,15 @@ def test_an_unknown_subscription_needs_truth_then_starts_from_it():
     assert effects_of(decision, RecordHistory)[0].entry.changes  # everything is new here
 
 
-def test_renew_takes_the_new_term_from_the_truth():
+def test_renew_takes_the_new_term_from_the_truth_and_nothing_else():
     state = subscription()
-    renewed = replace(state, term=Term("P1M", later(60 * 24 * 30).date(), later(60 * 24 * 60).date()))
+    renewed = replace(state, quantity=99, term=Term("P1M", later(60 * 24 * 30).date(), later(60 * 24 * 60).date()))
     ev = event(Action.RENEW, state, status=OperationStatus.SUCCEEDED)
     decision = decide(state, delivery(ev, truth=renewed), NOW)
     assert decision.outcome is Outcome.APPLIED
     assert decision.state is not None
     assert decision.state.term == renewed.term
+    assert decision.state.quantity == 5
     assert effects_of(decision, NotifyProduct)[0].change is ChangeKind.RENEWED
 
 

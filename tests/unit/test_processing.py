@@ -118,7 +118,7 @@ def test_reordered_suspend_and_reinstate_converge_to_the_truth(world):
     suspend = world.marketplace.suspend(sid, deliver=False)
     reinstate = world.marketplace.reinstate(sid, deliver=False)
     assert world.process(reinstate) is Outcome.APPLIED  # judged on the truth: it was Suspended
-    assert world.process(suspend) is Outcome.RESYNCED  # older than what we applied: the truth wins
+    assert world.process(suspend) is Outcome.SUPERSEDED  # older than the status we applied
     assert world.state(sid).status is Status.SUBSCRIBED
     assert world.marketplace.get(sid)["saasSubscriptionStatus"] == "Subscribed"
     statuses = [c.after for e in reversed(world.store.history(sid)) for c in e.changes if c.field == "status"]

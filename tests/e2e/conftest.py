@@ -1,0 +1,34 @@
+"""The real parts, wired by the composition root: sandbox over loopback HTTP, Azurite tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from lifecycle.bootstrap import Worker, build
+from lifecycle.sandbox import ManualClock, Sandbox
+from lifecycle.settings import Settings
+
+
+@pytest.fixture
+def sandbox_clock() -> ManualClock:
+    return ManualClock(datetime.now(UTC))
+
+
+@pytest.fixture
+def sandbox(sandbox_clock: ManualClock) -> Iterator[Sandbox]:
+    with Sandbox(auto_accept_seconds=10.0, clock=sandbox_clock) as running:
+        yield running
+
+
+@pytest.fixture
+def worker(sandbox: Sandbox, azurite_connection_string: str, table_prefix: str, tmp_path: Path) -> Worker:
+    env = sandbox.settings_env() | {
+        "STORAGE_CONNECTION_STRING": azurite_connection_string,
+        "TABLE_PREFIX": table_prefix,
+        "LOCAL_QUEUE_PATH": str(tmp_path / "queue.sqlite"),
+    }
+    return build(Settings.from_env(env))
