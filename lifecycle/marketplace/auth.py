@@ -18,6 +18,7 @@ Failures come out typed: refused credentials are a permanent MarketplaceForbidde
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Protocol
 
 import msal
@@ -64,6 +65,9 @@ class _TimeoutSession(requests.Session):
         return super().request(*args, **kwargs)
 
 
+_REFRESH_EARLY_SECONDS = 300.0
+
+
 class MsalTokenProvider:
     """Client-credentials tokens for `settings.marketplace_scope`, cached by MSAL."""
 
@@ -76,8 +80,12 @@ class MsalTokenProvider:
         self._settings = settings
         self._app: Any = None
         self._lock = threading.Lock()
+        self._cached: tuple[str, float] = ("", 0.0)
 
     def token(self) -> str:
+        cached, valid_until = self._cached
+        if cached and time.monotonic() < valid_until:
+            return cached  # MSAL's own cache lookup costs more than the rest of a call's CPU
         try:
             result = self._application().acquire_token_for_client(scopes=[self._settings.marketplace_scope])
         except (requests.RequestException, OSError) as error:
@@ -86,6 +94,9 @@ class MsalTokenProvider:
             raise MarketplaceUnavailable("the Entra authority's answer is not a token response") from None
         access_token = result.get("access_token") if isinstance(result, dict) else None
         if isinstance(access_token, str) and access_token:
+            lifetime = float(result.get("expires_in") or 0)
+            # Refresh five minutes early (MSAL would too), so a token never expires in flight.
+            self._cached = (access_token, time.monotonic() + max(lifetime - _REFRESH_EARLY_SECONDS, 0))
             return access_token
         raise self._failure(result if isinstance(result, dict) else {})
 

@@ -55,6 +55,7 @@ class HttpMarketplaceApi:
         correlation_id: str | None = None,
     ) -> None:
         self._base = httpx.URL(base_url.rstrip("/") + "/")
+        self._base_text = str(self._base)
         self._tokens = token_provider
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)
@@ -158,7 +159,9 @@ class HttpMarketplaceApi:
         return self._call(method, path, json=json, context=context)
 
     def _url(self, path: str) -> httpx.URL:
-        return self._base.join(path).copy_set_param("api-version", API_VERSION)
+        # Plain concatenation: paths are built here from quoted segments, and URL.join is
+        # a measurable share of our CPU per call.
+        return httpx.URL(f"{self._base_text}{path.lstrip('/')}?api-version={API_VERSION}")
 
     def _next(self, link: str, seen: set[str]) -> httpx.URL | None:
         if not link:

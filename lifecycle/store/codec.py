@@ -12,6 +12,7 @@ exactly what the real store would. Absent properties mean None: the SDK omits No
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -36,11 +37,14 @@ _INT32 = range(-(2**31), 2**31)
 _FORBIDDEN = frozenset("/\\#?%") | frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
 
 
+_NEEDS_ESCAPE = re.compile("[" + re.escape("".join(sorted(_FORBIDDEN))) + "]")
+
+
 def escape_key(value: str) -> str:
     """A string safe as a PartitionKey or RowKey; `unescape_key` reverses it."""
-    if not any(ch in _FORBIDDEN for ch in value):
-        return value  # the common case (GUIDs) costs one scan
-    return "".join(f"%{ord(ch):02X}" if ch in _FORBIDDEN else ch for ch in value)
+    if _NEEDS_ESCAPE.search(value) is None:
+        return value  # the common case (GUIDs): one regex scan, on every read and write
+    return _NEEDS_ESCAPE.sub(lambda match: f"%{ord(match.group()):02X}", value)
 
 
 def unescape_key(value: str) -> str:
