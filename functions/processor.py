@@ -1,0 +1,40 @@
+"""The Service Bus queue trigger: one delivery through the processing service."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from lifecycle import bootstrap
+from lifecycle.entrypoints import http
+from lifecycle.entrypoints.processor import Disposition, handle_message
+from lifecycle.logs import get_logger
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves its __init__ unannotated
+
+
+# Sessions: one subscription's deliveries are handled one at a time, in order. The queue
+# name and connection are app settings (%SERVICEBUS_QUEUE%, SERVICEBUS or SERVICEBUS__*).
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%SERVICEBUS_QUEUE%", connection="SERVICEBUS", is_sessions_enabled=True
+)
+def process_delivery(msg: func.ServiceBusMessage) -> None:
+    worker = bootstrap.worker()
+    message = http.queue_message(msg)
+    # Transient errors raise through here: the message is abandoned, redelivered, and
+    # dead-lettered by Service Bus itself once its max delivery count is reached.
+    handled = handle_message(message, worker.processing, worker.queue, worker.clock)
+    if handled.disposition is Disposition.DEAD_LETTER:
+        # Under auto-complete the Python binding cannot dead-letter a message explicitly, and
+        # raising would only burn the remaining deliveries on a permanent failure. For a
+        # PermanentError the service has recorded the delivery as FAILED with its reason and
+        # payload (our own dead-letter view, replayable), so we log loudly and let it complete.
+        # handle_message's other dead-letter paths (unparseable body; marketplace still down
+        # after MAX_ATTEMPTS re-sends) record nothing yet: this line is then their only trace.
+        get_logger("lifecycle.processor").error(
+            "message.dead_lettered",
+            subscription_id=message.session_id,
+            operation_id=message.message_id,
+            attempt=message.attempt,
+            delivery_count=msg.delivery_count,
+            reason=handled.reason,
+        )

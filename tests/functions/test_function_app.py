@@ -1,0 +1,113 @@
+"""function_app registers exactly our functions, and importing it touches nothing outside.
+
+The import runs in a fresh interpreter with an empty environment, sockets that refuse to
+connect and a `Settings.from_env` that refuses to be called: an import that connected or
+read settings would fail in Azure the way these checks fail here, leaving zero functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from functions import health, processor, webhook
+from tests.functions import user_function
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_INDEX = """
+import json, socket, sys
+import lifecycle.settings
+
+def refuse(*args, **kwargs):
+    raise AssertionError("function_app touched the outside world at import")
+
+socket.socket.connect = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+lifecycle.settings.Settings.from_env = classmethod(refuse)
+
+import function_app
+from lifecycle import bootstrap
+
+# get_function_json is what the worker reports to the host when it indexes the app.
+functions = {f.get_function_name(): json.loads(f.get_function_json()) for f in function_app.app.get_functions()}
+json.dump({"functions": functions, "worker_built": bootstrap.worker.cache_info().currsize}, sys.stdout)
+"""
+
+
+@pytest.fixture(scope="module")
+def indexed() -> dict[str, Any]:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", _INDEX], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def trigger(indexed: dict[str, Any], name: str) -> dict[str, Any]:
+    bindings = indexed["functions"][name]["bindings"]
+    found: dict[str, Any] = next(b for b in bindings if b["direction"] == "IN")
+    return found
+
+
+def test_importing_function_app_builds_no_worker(indexed: dict[str, Any]) -> None:
+    assert indexed["worker_built"] == 0
+
+
+def test_function_app_registers_exactly_the_three_functions(indexed: dict[str, Any]) -> None:
+    assert set(indexed["functions"]) == {"marketplace_webhook", "process_delivery", "health"}
+
+
+def test_the_webhook_is_an_anonymous_post_on_the_contract_route(indexed: dict[str, Any]) -> None:
+    assert trigger(indexed, "marketplace_webhook") == {
+        "direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"], "authLevel": "ANONYMOUS",
+        "route": "marketplace/webhook",
+    }
+
+
+def test_health_is_an_anonymous_get(indexed: dict[str, Any]) -> None:
+    assert trigger(indexed, "health") == {
+        "direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"], "authLevel": "ANONYMOUS",
+        "route": "health",
+    }
+
+
+def test_http_functions_answer_through_their_return_value(indexed: dict[str, Any]) -> None:
+    for name in ("marketplace_webhook", "health"):
+        assert {"direction": "OUT", "type": "http", "name": "$return"} in indexed["functions"][name]["bindings"]
+
+
+def test_the_processor_is_a_session_queue_trigger_named_by_settings(indexed: dict[str, Any]) -> None:
+    assert indexed["functions"]["process_delivery"]["bindings"] == [{
+        "direction": "IN", "type": "serviceBusTrigger", "name": "msg", "connection": "SERVICEBUS",
+        "queueName": "%SERVICEBUS_QUEUE%", "isSessionsEnabled": True,
+    }]
+
+
+@pytest.mark.parametrize(("bp", "name"), [
+    (webhook.bp, "marketplace_webhook"), (processor.bp, "process_delivery"), (health.bp, "health"),
+])
+def test_annotations_pass_the_workers_binding_checks(bp: func.Blueprint, name: str) -> None:
+    # What the Python worker does at indexing: resolve the (string) annotations and ask each
+    # binding's converter whether it accepts the annotated type.
+    app = func.FunctionApp()
+    app.register_functions(bp)
+    function = next(f for f in app.get_functions() if f.get_function_name() == name)
+    hints = typing.get_type_hints(user_function(bp, name))
+    registry = func.get_binding_registry()  # type: ignore[no-untyped-call]
+    for binding in function.get_bindings():
+        converter = registry.get(binding.type)
+        if binding.name == "$return":
+            assert converter.check_output_type_annotation(hints["return"])
+        else:
+            assert converter.check_input_type_annotation(hints[binding.name])

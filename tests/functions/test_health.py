@@ -1,0 +1,56 @@
+"""GET /api/health: liveness from local facts only; failures named, their messages kept private."""
+
+from __future__ import annotations
+
+import azure.functions as func
+import pytest
+from structlog.testing import capture_logs
+
+from functions import health
+from lifecycle import __version__, bootstrap
+from lifecycle.entrypoints import http
+from lifecycle.settings import SettingsError
+from tests.functions import answer, stack, user_function
+
+health_check = user_function(health.bp, "health")
+
+
+def request() -> func.HttpRequest:
+    return func.HttpRequest("GET", "http://127.0.0.1:7071/api/health", body=b"")
+
+
+def test_health_answers_ok_with_the_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = stack()
+    monkeypatch.setattr(bootstrap, "worker", lambda: built.worker)
+
+    assert answer(health_check(request())) == (200, {"status": "ok", "version": __version__})
+
+
+def test_health_is_503_when_the_worker_cannot_be_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    def worker() -> None:
+        raise SettingsError("set STORAGE_CONNECTION_STRING")
+
+    monkeypatch.setattr(bootstrap, "worker", worker)
+
+    with capture_logs() as logs:
+        status, body = answer(health_check(request()))
+
+    assert status == 503
+    assert body["failed"] == ["worker: SettingsError"]
+    assert "STORAGE_CONNECTION_STRING" not in str(body)
+    assert any("STORAGE_CONNECTION_STRING" in str(entry.get("reason")) for entry in logs)
+
+
+def test_a_failing_checks_foreign_message_is_not_logged() -> None:
+    def storage() -> None:
+        raise ValueError("AccountKey=c2VjcmV0 is malformed")
+
+    with capture_logs() as logs:
+        status, _ = answer(http.health(request(), storage))
+
+    assert status == 503
+    assert "AccountKey" not in repr(logs)
+
+
+def test_health_without_checks_is_ok() -> None:
+    assert answer(http.health(request()))[0] == 200

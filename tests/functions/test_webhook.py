@@ -1,0 +1,161 @@
+"""The webhook function, driven with real func.HttpRequest objects and a worker on fakes.
+
+Codes are the contract with the marketplace: 200 accepted, 400 malformed or rejected (on
+ChangePlan/ChangeQuantity a 4xx IS the rejection), 401 unauthenticated, 413 too large, and
+5xx for anything transient, so the marketplace retries instead of taking a refusal.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from functions import webhook
+from lifecycle import bootstrap
+from lifecycle.entrypoints import http
+from lifecycle.services.ingress import MAX_BODY_BYTES, WebhookAnswer
+from lifecycle.settings import Settings, WebhookAuth
+from tests.functions import Stack, answer, new_id, stack, user_function, webhook_request
+
+marketplace_webhook = user_function(webhook.bp, "marketplace_webhook")
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Stack:
+    built = stack()
+    monkeypatch.setattr(bootstrap, "worker", lambda: built.worker)
+    return built
+
+
+def suspend_payload(env: Stack) -> dict[str, Any]:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    operation = env.marketplace.suspend(subscription["id"], deliver=False)
+    return env.marketplace.webhook_payload(str(operation["id"]))
+
+
+def post(payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return answer(marketplace_webhook(webhook_request(body, headers)))
+
+
+def test_a_delivery_is_accepted_and_enqueued_by_subscription_and_operation(env: Stack) -> None:
+    payload = suspend_payload(env)
+
+    assert post(payload) == (200, {"status": "accepted"})
+    [message] = env.queue.sent
+    assert (message.session_id, message.message_id) == (payload["subscriptionId"], payload["id"])
+    assert json.loads(message.body) == payload
+
+
+def test_malformed_json_is_a_400(env: Stack) -> None:
+    status, body = post(b'{"id": "op", "action": ')
+    assert status == 400
+    assert "JSON" in body["error"]
+    assert env.queue.sent == []
+
+
+def test_an_oversized_body_is_a_413(env: Stack) -> None:
+    status, _ = post(b"{" + b" " * MAX_BODY_BYTES + b"}")
+    assert status == 413
+
+
+def test_a_storage_outage_is_a_503_and_enqueues_nothing(env: Stack) -> None:
+    env.store.fail_next_calls(1)
+
+    status, _ = post(suspend_payload(env))
+
+    assert status == 503
+    assert env.queue.sent == []
+
+
+def test_a_queue_outage_is_a_503(env: Stack) -> None:
+    env.queue.fail_next_sends(1)
+
+    status, _ = post(suspend_payload(env))
+
+    assert status == 503
+
+
+def test_an_unknown_action_is_answered_200(env: Stack) -> None:
+    payload = {**suspend_payload(env), "id": new_id(), "action": "Transfer"}
+
+    status, _ = post(payload)
+
+    assert status == 200
+
+
+def test_a_quantity_above_the_plans_maximum_is_rejected_with_a_reason(env: Stack) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    # The sandbox refuses such a change itself, so the delivery is written by hand.
+    payload = {**suspend_payload(env), "id": new_id(), "subscriptionId": subscription["id"],
+               "action": "ChangeQuantity", "status": "InProgress", "quantity": 99}
+
+    status, body = post(payload)
+
+    assert status == 400
+    assert "99" in body["error"]
+    assert "team" in body["error"]
+    assert env.queue.sent == []
+
+
+def test_in_jwt_mode_a_delivery_without_a_token_is_a_401(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(webhook_auth=WebhookAuth.JWT, tenant_id=new_id(), client_id=new_id(),
+                        openid_metadata_url="https://127.0.0.1:9/unused")  # a missing token is refused before any fetch
+    built = stack(settings)
+    monkeypatch.setattr(bootstrap, "worker", lambda: built.worker)
+
+    status, body = post(suspend_payload(built))
+
+    assert (status, body) == (401, {"error": "unauthenticated"})
+    assert built.queue.sent == []
+
+
+def test_the_bearer_token_never_reaches_the_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(webhook_auth=WebhookAuth.JWT, tenant_id=new_id(), client_id=new_id(),
+                        openid_metadata_url="https://127.0.0.1:9/unused")
+    built = stack(settings)
+    monkeypatch.setattr(bootstrap, "worker", lambda: built.worker)
+    token = "not-a-jwt-" + new_id()
+
+    with capture_logs() as logs:
+        status, _ = post(suspend_payload(built), {"Authorization": f"Bearer {token}"})
+
+    assert status == 401
+    assert logs, "the refusal should be logged"
+    assert token not in repr(logs)
+
+
+class RecordingService:
+    """Stands in for WebhookService to observe what the edge hands it."""
+
+    def __init__(self, answer: WebhookAnswer | None = None, error: Exception | None = None) -> None:
+        self.answer, self.error = answer or WebhookAnswer(200, {"status": "accepted"}), error
+        self.calls: list[tuple[str | None, bytes]] = []
+
+    def receive(self, authorization: str | None, body: bytes) -> WebhookAnswer:
+        self.calls.append((authorization, body))
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+
+@pytest.mark.parametrize("name", ["Authorization", "authorization", "AUTHORIZATION"])
+def test_the_authorization_header_is_found_whatever_its_case(name: str) -> None:
+    service = RecordingService()
+
+    http.webhook(webhook_request(b"{}", {name: "Bearer abc"}), service)  # type: ignore[arg-type]
+
+    assert service.calls == [("Bearer abc", b"{}")]
+
+
+def test_a_crash_in_the_service_answers_500_never_4xx() -> None:
+    service = RecordingService(error=KeyError("secret-looking detail"))
+
+    with capture_logs() as logs:
+        status, body = answer(http.webhook(webhook_request(b"{}"), service))  # type: ignore[arg-type]
+
+    assert (status, body) == (500, {"error": "internal error, retry"})
+    assert "secret-looking detail" not in repr(logs)
