@@ -24,12 +24,10 @@ def process_delivery(msg: func.ServiceBusMessage) -> None:
     # dead-lettered by Service Bus itself once its max delivery count is reached.
     handled = handle_message(message, worker.processing, worker.queue, worker.clock)
     if handled.disposition is Disposition.DEAD_LETTER:
-        # Under auto-complete the Python binding cannot dead-letter a message explicitly, and
-        # raising would only burn the remaining deliveries on a permanent failure. For a
-        # PermanentError the service has recorded the delivery as FAILED with its reason and
-        # payload (our own dead-letter view, replayable), so we log loudly and let it complete.
-        # handle_message's other dead-letter paths (unparseable body; marketplace still down
-        # after MAX_ATTEMPTS re-sends) record nothing yet: this line is then their only trace.
+        # Under auto-complete the Python binding cannot dead-letter explicitly. Where the
+        # delivery record says FAILED with the reason and payload (our replayable dead-letter
+        # view) we log loudly and complete; where nothing could record it (a body that is not
+        # a webhook), raising lets Service Bus dead-letter it at its max delivery count.
         get_logger("lifecycle.processor").error(
             "message.dead_lettered",
             subscription_id=message.session_id,
@@ -37,4 +35,11 @@ def process_delivery(msg: func.ServiceBusMessage) -> None:
             attempt=message.attempt,
             delivery_count=msg.delivery_count,
             reason=handled.reason,
+            recorded=handled.recorded,
         )
+        if not handled.recorded:
+            raise UnrecordedDeadLetter(handled.reason)
+
+
+class UnrecordedDeadLetter(Exception):
+    """Raised so that Service Bus keeps a message we could not record anywhere."""

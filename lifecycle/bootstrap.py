@@ -7,7 +7,7 @@ would leave an Azure app with zero functions). Tests pass their own adapters in.
 
 from __future__ import annotations
 
-import functools
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -75,12 +75,23 @@ def build(
     return Worker(settings, store, api, queue, clock, processing, webhook)
 
 
-@functools.cache
+_built: list[Worker] = []
+_building = threading.Lock()
+
+
 def worker() -> Worker:
-    """The process's worker, built from the environment on first use (Azure Functions)."""
-    settings = Settings.from_env()
-    configure(settings.log_level)
-    return build(settings)
+    """The process's worker, built from the environment on first use (Azure Functions).
+
+    Locked: the host calls functions from a thread pool, and two first calls must not
+    each build clients (an MSAL app, a Service Bus connection) of which one would leak.
+    """
+    if not _built:
+        with _building:
+            if not _built:
+                settings = Settings.from_env()
+                configure(settings.log_level)
+                _built.append(build(settings))
+    return _built[0]
 
 
 def _store(settings: Settings) -> SubscriptionStore:

@@ -56,14 +56,18 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChangePlan(Event):
+    """`plan_id` is the target; "" when a minimal body left it out (the operation has it)."""
+
     action: ClassVar[Action] = Action.CHANGE_PLAN
-    plan_id: str
+    plan_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChangeQuantity(Event):
+    """`quantity` is the target; None when a minimal body left it out (the operation has it)."""
+
     action: ClassVar[Action] = Action.CHANGE_QUANTITY
-    quantity: int
+    quantity: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -168,9 +168,9 @@ def _apply(state: Subscription, event: Event, status: Status | None) -> Subscrip
     aspect = ASPECT[event.action]
     if status is not None:
         changes["status"] = status
-    if isinstance(event, ChangePlan):
+    if isinstance(event, ChangePlan) and event.plan_id:
         changes["plan_id"] = event.plan_id
-    elif isinstance(event, ChangeQuantity):
+    elif isinstance(event, ChangeQuantity) and event.quantity is not None:
         changes["quantity"] = event.quantity
     if event.timestamp is not None:
         changes["changed_at"] = _STAMP[aspect](state.changed_at, event.timestamp)

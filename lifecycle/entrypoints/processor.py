@@ -4,6 +4,9 @@ The edge where processing errors become message dispositions:
 
     applied / duplicate / ignored          -> complete
     PermanentError (recorded by the service) -> dead-letter with the reason
+    a body that is not a webhook            -> dead-letter, `recorded=False`: nothing keys a
+                                               record, so in Azure the function raises and
+                                               Service Bus dead-letters it
     MarketplaceUnavailable (API still failing after our in-call retries)
                                             -> complete and re-send a scheduled copy with
                                                attempt + 1 (backoff), dead-letter past max
@@ -40,6 +43,7 @@ class Disposition(StrEnum):
 class Handled:
     disposition: Disposition
     reason: str = ""
+    recorded: bool = True  # the delivery record says FAILED with the reason (replayable)
 
 
 def handle_message(message: QueueMessage, processing: ProcessingService, queue: Queue, clock: Clock) -> Handled:
@@ -50,7 +54,8 @@ def handle_message(message: QueueMessage, processing: ProcessingService, queue: 
         event = parse_webhook(load_json(message.body))
     except InvalidPayload as error:
         log.warning("message.unparseable", reason=str(error))
-        return Handled(Disposition.DEAD_LETTER, f"unparseable: {error}")
+        # No ids to key a delivery record by: only the broker's dead-letter queue can keep it.
+        return Handled(Disposition.DEAD_LETTER, f"unparseable: {error}", recorded=False)
     source = Source.REPLAY if message.source == Source.REPLAY.value else Source.WEBHOOK
     try:
         processing.process(event, source=source, payload=message.body)
@@ -59,6 +64,7 @@ def handle_message(message: QueueMessage, processing: ProcessingService, queue: 
     except MarketplaceUnavailable as error:
         if message.attempt >= MAX_ATTEMPTS:
             reason = f"marketplace unavailable after {message.attempt} attempts: {error}"
+            processing.record_failure(event, reason, source=source, payload=message.body)
             return Handled(Disposition.DEAD_LETTER, reason)
         delay = min(BASE_DELAY * 2 ** (message.attempt - 1), MAX_DELAY)
         retry = QueueMessage(

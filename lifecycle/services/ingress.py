@@ -22,12 +22,21 @@ from typing import Any
 
 from lifecycle.domain.events import ChangePlan, ChangeQuantity, Event, Source
 from lifecycle.domain.history import HistoryEntry, Outcome
+from lifecycle.domain.model import Subscription
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
-from lifecycle.errors import ConcurrencyConflict, InvalidPayload, TransientError, Unauthenticated
+from lifecycle.errors import (
+    ConcurrencyConflict,
+    InvalidPayload,
+    MarketplaceNotFound,
+    MarketplaceUnavailable,
+    PermanentError,
+    TransientError,
+    Unauthenticated,
+)
 from lifecycle.logs import get_logger
 from lifecycle.parsing import load_json, parse_webhook
 from lifecycle.ports import Clock, Queue, QueueMessage, SubscriptionStore
-from lifecycle.services.policy import ChangePolicy
+from lifecycle.services.policy import ChangePolicy, Verdict
 from lifecycle.webhook.authentication import WebhookAuthenticator
 
 MAX_BODY_BYTES = 64 * 1024  # real deliveries are a few KB
@@ -114,7 +123,7 @@ class WebhookService:
             return WebhookAnswer(200, {"status": "already processed"})
         if isinstance(event, ChangePlan | ChangeQuantity):
             snapshot = self._store.load(event.subscription_id)
-            verdict = self._policy.check(event, snapshot.subscription if snapshot else None)
+            verdict = self._judge(event, snapshot.subscription if snapshot else None, log)
             if not verdict.accepted:
                 self._reject(event, record, verdict.reason)
                 log.info("webhook.rejected", reason=verdict.reason)
@@ -129,6 +138,18 @@ class WebhookService:
         )
         log.info("webhook.accepted")
         return WebhookAnswer(200, {"status": "accepted"})
+
+    def _judge(self, event: Event, state: Subscription | None, log: Any) -> Verdict:
+        """The policy's verdict; only a marketplace that does not know the change may refuse it."""
+        try:
+            return self._policy.check(event, state)
+        except MarketplaceNotFound:
+            return Verdict(False, "the marketplace knows no such subscription or operation")
+        except PermanentError as error:
+            # A 403 or 401 here is our own misconfiguration, not the customer's fault: a 4xx
+            # would reject every change, so answer 503 and let the marketplace retry.
+            log.error("webhook.policy_unavailable", error_type=type(error).__name__, reason=str(error))
+            raise MarketplaceUnavailable(f"cannot judge the change: {type(error).__name__}") from error
 
     def _reject(self, event: Event, record: DeliveryRecord, reason: str) -> None:
         """Record the refusal in the delivery record and, if we know the subscription, its history."""

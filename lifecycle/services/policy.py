@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lifecycle.domain.events import ChangePlan, ChangeQuantity, Event
 from lifecycle.domain.model import Plan, Status, Subscription
@@ -48,11 +48,14 @@ class ChangePolicy:
     def check(self, event: Event, state: Subscription | None) -> Verdict:
         if not isinstance(event, ChangePlan | ChangeQuantity):
             return ACCEPT
+        event = self._with_target(event)
         subscription = state or self._api.get_subscription(event.subscription_id)
         if subscription.status is Status.UNSUBSCRIBED:
             return Verdict(False, "the subscription is Unsubscribed: it cannot change")
         plans, cached = self._catalog(subscription)
         if isinstance(event, ChangePlan):
+            if not event.plan_id:
+                return ACCEPT  # no target anywhere: nothing to judge here, processing verifies
             if event.plan_id not in plans and cached:
                 plans, _ = self._catalog(subscription, fresh=True)
             if event.plan_id not in plans:
@@ -62,7 +65,7 @@ class ChangePolicy:
                 return Verdict(False, f"{subscription.quantity} seats do not fit plan {target.plan_id!r}")
             return ACCEPT
         plan = plans.get(subscription.plan_id)
-        if plan is None:
+        if plan is None or event.quantity is None:
             return ACCEPT  # the current plan left the catalog: let the marketplace's own checks stand
         if not plan.is_per_seat and plan.min_quantity is None and plan.max_quantity is None:
             return Verdict(False, f"plan {plan.plan_id!r} is flat-rate: it has no quantity")
@@ -70,6 +73,17 @@ class ChangePolicy:
             bounds = f"{plan.min_quantity or 0}..{plan.max_quantity if plan.max_quantity is not None else '∞'}"
             return Verdict(False, f"quantity {event.quantity} is outside plan {plan.plan_id!r}'s seats ({bounds})")
         return ACCEPT
+
+    def _with_target(self, event: ChangePlan | ChangeQuantity) -> ChangePlan | ChangeQuantity:
+        """A minimal body names no target: the operation does (one more call, within budget)."""
+        if isinstance(event, ChangePlan) and event.plan_id:
+            return event
+        if isinstance(event, ChangeQuantity) and event.quantity is not None:
+            return event
+        operation = self._api.get_operation(event.subscription_id, event.operation_id)
+        if isinstance(event, ChangePlan):
+            return replace(event, plan_id=operation.plan_id)
+        return replace(event, quantity=operation.quantity)
 
     def _catalog(self, subscription: Subscription, *, fresh: bool = False) -> tuple[dict[str, Plan], bool]:
         """The subscription's plans, and whether they came from the cache."""

@@ -131,8 +131,12 @@ class ProcessingService:
             event = replace(event, timestamp=operation.timestamp)
         if isinstance(event, ChangePlan) and operation.plan_id:
             event = replace(event, plan_id=operation.plan_id)
+        if isinstance(event, ChangePlan) and not event.plan_id:
+            raise UnverifiedEvent("neither the webhook nor its operation names the target plan")
         if isinstance(event, ChangeQuantity) and operation.quantity is not None:
             event = replace(event, quantity=operation.quantity)
+        if isinstance(event, ChangeQuantity) and event.quantity is None:
+            raise UnverifiedEvent("neither the webhook nor its operation names the target quantity")
         return Delivery(event=event, operation=operation.status, source=source)
 
     def _acknowledge(self, decision: Decision, delivery: Delivery, state: Subscription | None, log: Any) -> Decision:
@@ -187,6 +191,10 @@ class ProcessingService:
             self._product.notify(effect.change, effect.subscription, operation_id=event.operation_id)
         except Exception as error:  # the product must never block the marketplace path
             log.warning("product.notify_failed", change=effect.change.value, error_type=type(error).__name__)
+
+    def record_failure(self, event: Event, reason: str, *, source: Source = Source.WEBHOOK, payload: str = "") -> None:
+        """Mark the delivery FAILED with `reason` (our dead-letter view, replayable by ops)."""
+        self._record_failure(event, source, payload, reason)
 
     def _record_failure(self, event: Event, source: Source, payload: str, reason: str) -> None:
         record = self._store.delivery(event.subscription_id, event.operation_id)

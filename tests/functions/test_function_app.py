@@ -40,7 +40,7 @@ from lifecycle import bootstrap
 
 # get_function_json is what the worker reports to the host when it indexes the app.
 functions = {f.get_function_name(): json.loads(f.get_function_json()) for f in function_app.app.get_functions()}
-json.dump({"functions": functions, "worker_built": bootstrap.worker.cache_info().currsize}, sys.stdout)
+json.dump({"functions": functions, "worker_built": len(bootstrap._built)}, sys.stdout)
 """
 
 

@@ -17,6 +17,7 @@ from lifecycle import bootstrap
 from lifecycle.domain.model import Status
 from lifecycle.domain.records import DeliveryStatus
 from lifecycle.entrypoints import http
+from lifecycle.entrypoints.processor import MAX_ATTEMPTS
 from lifecycle.errors import TransientError
 from lifecycle.queue.servicebus import ATTEMPT, SOURCE
 from tests.functions import Stack, new_id, servicebus_message, stack, user_function
@@ -102,6 +103,27 @@ def test_a_marketplace_outage_completes_the_message_and_schedules_a_retry(env: S
     [retry] = env.queue.sent
     assert (retry.session_id, retry.attempt) == (payload["subscriptionId"], 2)
     assert retry.message_id != payload["id"]
+
+
+def test_a_body_that_is_not_a_webhook_raises_so_service_bus_keeps_it(env: Stack) -> None:
+    msg = servicebus_message("not json", session_id="sub", message_id="op",
+                             application_properties={ATTEMPT: 1, SOURCE: "webhook"})
+
+    with pytest.raises(processor.UnrecordedDeadLetter):
+        process_delivery(msg)
+
+
+def test_a_marketplace_outage_past_the_last_attempt_is_recorded_failed(env: Stack) -> None:
+    payload = suspended(env)
+    env.marketplace.inject(status=503, times=100)
+
+    assert process_delivery(message_for(payload, **{ATTEMPT: MAX_ATTEMPTS, SOURCE: "webhook"})) is None
+
+    record = env.store.delivery(payload["subscriptionId"], payload["id"])
+    assert record is not None
+    assert record.status is DeliveryStatus.FAILED
+    assert "unavailable" in record.reason
+    assert env.queue.sent == []
 
 
 def test_the_message_converts_with_its_ids_body_and_properties() -> None:

@@ -159,3 +159,34 @@ def test_a_crash_in_the_service_answers_500_never_4xx() -> None:
 
     assert (status, body) == (500, {"error": "internal error, retry"})
     assert "secret-looking detail" not in repr(logs)
+
+
+def test_a_minimal_change_quantity_body_is_judged_on_its_operations_target(env: Stack) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    operation = env.marketplace.change_quantity(subscription["id"], 8, deliver=False)
+    minimal = {"id": operation["id"], "activityId": operation["activityId"], "subscriptionId": subscription["id"],
+               "timeStamp": operation["timeStamp"], "action": "ChangeQuantity"}
+
+    assert post(minimal) == (200, {"status": "accepted"})
+    assert [m.message_id for m in env.queue.sent] == [operation["id"]]
+
+
+def test_a_change_for_a_subscription_the_marketplace_does_not_know_is_rejected(env: Stack) -> None:
+    payload = {"id": new_id(), "subscriptionId": new_id(), "action": "ChangePlan", "planId": "business"}
+
+    status, body = post(payload)
+
+    assert status == 400
+    assert "no such subscription" in body["error"]
+    assert env.queue.sent == []
+
+
+def test_a_forbidden_api_while_judging_a_change_is_a_503_not_a_rejection(env: Stack) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    operation = env.marketplace.change_quantity(subscription["id"], 8, deliver=False)
+    env.marketplace.inject(status=403, times=5)
+
+    status, _ = post(env.marketplace.webhook_payload(str(operation["id"])))
+
+    assert status == 503
+    assert env.queue.sent == []

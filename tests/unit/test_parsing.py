@@ -67,9 +67,17 @@ def test_a_quantity_may_be_a_number_or_a_numeric_string(quantity):
 
 
 @pytest.mark.parametrize("quantity", [None, "", "seven", "1e3"])
-def test_change_quantity_without_a_usable_quantity_is_refused_precisely(quantity):
-    with pytest.raises(InvalidPayload, match="quantity"):
-        parse_webhook({"id": "o", "subscriptionId": "s", "action": "ChangeQuantity", "quantity": quantity})
+def test_change_quantity_without_a_usable_quantity_leaves_the_target_to_the_operation(quantity):
+    # A 400 would reject the customer's change: the operation names the target instead.
+    event = parse_webhook({"id": "o", "subscriptionId": "s", "action": "ChangeQuantity", "quantity": quantity})
+    assert isinstance(event, ChangeQuantity)
+    assert event.quantity is None
+
+
+def test_a_minimal_change_plan_body_is_accepted_without_its_target():
+    event = parse_webhook({"id": "o", "activityId": "a", "subscriptionId": "s", "action": "ChangePlan"})
+    assert isinstance(event, ChangePlan)
+    assert event.plan_id == ""
 
 
 @pytest.mark.parametrize("name", ["Subscribe", "Transfer", "SomethingNew"])
