@@ -32,7 +32,9 @@ from azure.data.tables import TableServiceClient, UpdateMode
 
 from bench.report import write
 from lifecycle.bootstrap import build
-from lifecycle.domain.records import Commit
+from lifecycle.domain.events import Action, Source
+from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
+from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
 from lifecycle.local.azurite import Azurite, find_executable
 from lifecycle.logs import configure
 from lifecycle.marketplace.auth import MsalTokenProvider
@@ -117,6 +119,16 @@ def _start(sandbox: Sandbox, sid: str, action: str, argument: Any) -> dict[str, 
     return operation
 
 
+_AT = datetime(2026, 1, 1, tzinfo=UTC)
+_HISTORY = codec.encode_history(HistoryEntry(
+    subscription_id="s", operation_id="o", activity_id=str(uuid.uuid4()), action=Action.CHANGE_QUANTITY,
+    source=Source.WEBHOOK, outcome=Outcome.APPLIED, recorded_at=_AT, event_time=_AT,
+    changes=(FieldChange("quantity", "5", "6"),)), 1)
+_DELIVERY = codec.encode_delivery(DeliveryRecord(
+    subscription_id="s", operation_id="o", action="ChangeQuantity", status=DeliveryStatus.APPLIED,
+    received_at=_AT, updated_at=_AT, activity_id=str(uuid.uuid4()), attempts=1, outcome="applied"))
+
+
 class _Baseline:
     """The same I/O as one processed event, with none of our logic."""
 
@@ -146,13 +158,16 @@ class _Baseline:
         self._seq[sid] += 1
         now = datetime.now(UTC)
         updated = dict(state) | {"LastOperationId": oid, "Version": self._seq[sid]}
+        # Rows of the same shape and size as ours (the delivery row keeps the payload).
+        history = _HISTORY | {"PartitionKey": sid, "RowKey": codec.history_row(self._seq[sid]), "Action": action,
+                              "OperationId": oid, "RecordedAt": now}
+        record = _DELIVERY | {"PartitionKey": sid, "RowKey": codec.delivery_row(oid), "Action": action,
+                              "OperationId": oid, "UpdatedAt": now, "Payload": operation["payload"]}
         self._table.submit_transaction([
             ("update", updated, {"mode": UpdateMode.REPLACE, "etag": state.metadata["etag"],
                                  "match_condition": MatchConditions.IfNotModified}),
-            ("create", {"PartitionKey": sid, "RowKey": codec.history_row(self._seq[sid]), "Action": action,
-                        "RecordedAt": now}),
-            ("upsert", {"PartitionKey": sid, "RowKey": codec.delivery_row(oid), "Status": "applied",
-                        "UpdatedAt": now}),
+            ("create", history),
+            ("upsert", record),
         ])
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ name secrets, and cuts long strings, so no token or whole payload reaches the lo
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -15,6 +16,8 @@ from typing import Any, TextIO
 import structlog
 
 _SECRET_WORDS = ("token", "secret", "authorization", "password", "signature", "key", "payload", "body")
+_SECRET_KEY = re.compile("|".join(_SECRET_WORDS), re.IGNORECASE)
+_HARMLESS_SUFFIX = re.compile(r"(_id|_count|_bytes)$", re.IGNORECASE)
 _ALLOWED = {"event", "level", "timestamp", "logger", "exc_info"}
 MAX_VALUE_CHARS = 200
 
@@ -24,8 +27,7 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     for name in list(event_dict):
         if name in _ALLOWED:
             continue
-        lowered = name.lower()
-        if any(word in lowered for word in _SECRET_WORDS) and not lowered.endswith(("_id", "_count", "_bytes")):
+        if _SECRET_KEY.search(name) and not _HARMLESS_SUFFIX.search(name):
             event_dict[name] = "[redacted]"
             continue
         value = event_dict[name]
