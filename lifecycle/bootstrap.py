@@ -124,10 +124,13 @@ def _authenticator(settings: Settings) -> WebhookAuthenticator | None:
         return None
     if not settings.tenant_id or not settings.client_id:
         raise SettingsError("WEBHOOK_AUTH=jwt needs MARKETPLACE_TENANT_ID and MARKETPLACE_CLIENT_ID")
+    import ssl
+
     import httpx
 
-    verify: Any = settings.authority_ca_bundle or True
-    keys = SigningKeys(settings.openid_metadata, http=httpx.Client(timeout=3.0, verify=verify, trust_env=False))
+    bundle = settings.authority_ca_bundle
+    verify: Any = ssl.create_default_context(cafile=bundle) if bundle else True
+    keys = SigningKeys(settings.openid_metadata, http=httpx.Client(timeout=3.0, verify=verify))
     return WebhookAuthenticator(keys, tenant_id=settings.tenant_id, client_id=settings.client_id)
 
 

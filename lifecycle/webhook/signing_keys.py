@@ -1,8 +1,9 @@
 """The publisher tenant's signing keys, from its OpenID metadata, cached.
 
 Keys are fetched once and kept; a token signed with a key id we do not know makes us
-refetch (Entra rotates keys), but not more often than `min_refresh_seconds`, so forged
-key ids cannot turn us into a load generator against the metadata endpoint. A failed
+refetch (Entra rotates keys), but such refetches happen at most once per
+`min_refresh_seconds`, so forged key ids cannot turn us into a load generator against
+the metadata endpoint. A failed
 fetch is a SigningKeysUnavailable (answered 503: the marketplace retries), never a 4xx.
 """
 
@@ -36,6 +37,7 @@ class SigningKeys:
         self._monotonic = monotonic
         self._keys: dict[str, Any] = {}
         self._fetched_at: float | None = None
+        self._forced_at: float | None = None  # the last refetch an unknown kid caused
         self._lock = threading.Lock()
 
     def key(self, kid: str) -> Any | None:
@@ -47,10 +49,14 @@ class SigningKeys:
     def _refresh(self, *, force: bool) -> None:
         with self._lock:
             now = self._monotonic()
-            if self._fetched_at is not None and (not force or now - self._fetched_at < self._min_refresh):
-                return
+            if self._fetched_at is not None and not force:
+                return  # another thread fetched while we waited for the lock
+            if force and self._forced_at is not None and now - self._forced_at < self._min_refresh:
+                return  # an unknown kid already made us refetch a moment ago
             self._keys = self._fetch()
             self._fetched_at = now
+            if force:
+                self._forced_at = now
 
     def _fetch(self) -> dict[str, Any]:
         try:
