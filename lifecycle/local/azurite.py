@@ -7,6 +7,7 @@ well-known development account key is public, documented by Microsoft for Azurit
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -64,7 +65,11 @@ class Azurite:
             self.location.mkdir(parents=True, exist_ok=True)
             args += ["--location", str(self.location)]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        # Its own session: a Ctrl-C at the terminal must not reach Azurite before the stack
+        # stops the worker that still writes to it.
+        self._process = subprocess.Popen(  # noqa: S603
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -77,9 +82,14 @@ class Azurite:
         self.stop()
         raise TimeoutError(f"Azurite did not listen on port {self.port} within {timeout:.0f}s")
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
     def stop(self) -> None:
+        """SIGINT, not SIGTERM: Azurite saves its tables on SIGINT only (else every 5 s)."""
         if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
+            self._process.send_signal(signal.SIGINT)
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:

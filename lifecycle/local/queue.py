@@ -162,10 +162,16 @@ class LocalQueue:
     def complete(self, lock_token: str) -> None:
         self._db().execute("DELETE FROM messages WHERE lock_token = ? AND state = 'active'", (lock_token,))
 
-    def abandon(self, lock_token: str, reason: str = "") -> None:
+    def abandon(self, lock_token: str, reason: str = "", *, delay: float = 0.0) -> None:
+        """Give the message back; with `delay`, only after that many seconds.
+
+        The delay is held as a lock without an owner, not as a later visibility, so the
+        message keeps its session blocked meanwhile: a back-off never reorders a session.
+        """
+        until = self._now().timestamp() + delay if delay > 0 else 0
         self._db().execute(
-            "UPDATE messages SET locked_until = 0, lock_token = NULL, reason = ? WHERE lock_token = ?",
-            (reason, lock_token),
+            "UPDATE messages SET locked_until = ?, lock_token = NULL, reason = ? WHERE lock_token = ?",
+            (until, reason, lock_token),
         )
 
     def dead_letter(self, lock_token: str, reason: str) -> None:

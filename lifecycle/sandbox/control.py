@@ -5,13 +5,17 @@ listens on 127.0.0.1 only) and never subject to injected faults. JSON in, JSON o
 
     GET    /sandbox/catalog
     GET    /sandbox/subscriptions                  every subscription, no paging
+    GET    /sandbox/subscriptions/{id}             one subscription (the truth)
     POST   /sandbox/purchases                      {offerId, planId, quantity?, activated?, csp?,
                                                     beneficiaryTenantId?, isTest?, freeTrial?,
                                                     termUnit?, autoRenew?} -> {subscription, token}
     POST   /sandbox/subscriptions/{id}/{action}    activate | suspend | reinstate | renew |
                                                    unsubscribe | change-plan {planId} |
                                                    change-quantity {quantity}; {deliver: false}
-                                                   skips the webhook (a missed delivery)
+                                                   skips the webhook (a missed delivery);
+                                                   {force: true} on a change skips the
+                                                   marketplace's own plan/seat checks, so the
+                                                   publisher's rejection can be exercised
     GET    /sandbox/operations/{opId}              the operation's record
     POST   /sandbox/operations/{opId}/redeliver    {times?} -> the delivery result
     POST   /sandbox/faults                         {status?, retryAfter?, delay?, times?, path?, method?}
@@ -27,10 +31,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from lifecycle.sandbox import catalog
+from lifecycle.sandbox import catalog, subscriptions
 from lifecycle.sandbox.entra import Entra
 from lifecycle.sandbox.errors import SandboxError, bad_request
-from lifecycle.sandbox.marketplace import Marketplace
+from lifecycle.sandbox.marketplace import AZURE, Marketplace
 from lifecycle.sandbox.routes import Response
 from lifecycle.sandbox.webhook import WebhookSender
 
@@ -83,6 +87,8 @@ def _act(c: Controls, body: dict[str, Any], match: re.Match[str]) -> Response:
     if action == "activate":
         market.activate(subscription_id, plan_id)
         return Response(200, market.get(subscription_id))
+    if action in ("change-plan", "change-quantity") and body.get("force"):
+        return Response(200, _forced(market, subscription_id, action, plan_id, quantity, deliver))
     if action == "change-plan":
         return Response(200, market.change_plan(subscription_id, plan_id, deliver=deliver))
     if action == "change-quantity":
@@ -96,6 +102,24 @@ def _act(c: Controls, body: dict[str, Any], match: re.Match[str]) -> Response:
     if action not in simple:
         raise SandboxError(404, "NotFound", f"Unknown action {action!r}")
     return Response(200, simple[action](subscription_id, deliver=deliver))
+
+
+def _forced(market: Marketplace, subscription_id: str, action: str, plan_id: Any, quantity: Any,
+            deliver: bool) -> dict[str, Any]:
+    """A change the marketplace's own checks would refuse (a seat count above the plan's maximum,
+    a plan outside the catalog), made anyway: only the status rule and the value's type hold."""
+    if action == "change-plan" and (not isinstance(plan_id, str) or not plan_id):
+        raise bad_request("planId must be a non-empty string", "planId")
+    if action == "change-quantity" and (isinstance(quantity, bool) or not isinstance(quantity, int)):
+        raise bad_request("quantity must be an integer", "quantity")
+    name = "ChangePlan" if action == "change-plan" else "ChangeQuantity"
+    target = {"plan_id": plan_id} if action == "change-plan" else {"quantity": quantity}
+    with market._lock:  # as Marketplace.change_plan/change_quantity do, minus their checks
+        market._settle()
+        subscription = market._get(subscription_id)
+        subscriptions.require_status(subscription, name)
+        operation = market._start(subscription, name, AZURE, **target)
+    return market._notify(operation, deliver)
 
 
 def _redeliver(c: Controls, body: dict[str, Any], match: re.Match[str]) -> Response:
@@ -134,6 +158,10 @@ def _subscriptions(c: Controls, _: dict[str, Any], __: re.Match[str]) -> Respons
     return Response(200, {"subscriptions": [market.get(sid) for sid in market.subscription_ids()]})
 
 
+def _subscription(c: Controls, _: dict[str, Any], match: re.Match[str]) -> Response:
+    return Response(200, c.marketplace.get(match["id"]))
+
+
 def _record(c: Controls, _: dict[str, Any], match: re.Match[str]) -> Response:
     return Response(200, plain(c.marketplace.record(match["op"])))
 
@@ -147,6 +175,7 @@ Handler = Callable[[Controls, dict[str, Any], re.Match[str]], Response]
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(r"^/catalog$"), _catalog),
     ("GET", re.compile(r"^/subscriptions$"), _subscriptions),
+    ("GET", re.compile(r"^/subscriptions/(?P<id>[^/]+)$"), _subscription),
     ("POST", re.compile(r"^/purchases$"), _purchase),
     ("POST", re.compile(r"^/subscriptions/(?P<id>[^/]+)/(?P<action>[a-z-]+)$"), _act),
     ("GET", re.compile(r"^/operations/(?P<op>[^/]+)$"), _record),

@@ -1,0 +1,41 @@
+"""`lifecycle`, the one console script (pyproject.toml: `lifecycle = lifecycle.cli.main:main`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lifecycle import __version__
+from lifecycle.cli.output import Context
+from lifecycle.cli.sandbox import sandbox
+from lifecycle.cli.serve import serve
+from lifecycle.cli.subscriptions import subscriptions
+from lifecycle.local.state import default_state_dir
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="LIFECYCLE_STATE_DIR",
+    help="Where the local stack keeps its state and says where it runs [default: .local/ in the project].",
+)
+@click.version_option(__version__, prog_name="lifecycle")
+@click.pass_context
+def main(ctx: click.Context, state_dir: Path | None) -> None:
+    """The subscription lifecycle worker for Microsoft's commercial marketplace.
+
+    `lifecycle serve` runs the local stack (what `make run` does); in another terminal,
+    `lifecycle sandbox ...` plays the marketplace against it and `lifecycle subscriptions
+    show ID` prints our state.
+    """
+    ctx.obj = Context((state_dir or default_state_dir()).resolve())
+
+
+main.add_command(serve)
+main.add_command(sandbox)
+main.add_command(subscriptions)
+
+if __name__ == "__main__":
+    main()

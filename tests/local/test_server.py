@@ -1,0 +1,184 @@
+"""The local server: real HTTP over loopback into the shared handlers, with a worker on fakes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import azure.functions as func
+import httpx
+import pytest
+from structlog.testing import capture_logs
+
+from lifecycle.local.server import LocalServer, Route
+from lifecycle.local.stack import worker_routes
+from lifecycle.services.ingress import MAX_BODY_BYTES
+from tests.functions import Stack, stack
+
+
+@pytest.fixture(autouse=True)
+def quiet_logs() -> Iterator[None]:
+    with capture_logs():  # request lines are logged by server threads, after the client has its answer
+        yield
+
+
+@pytest.fixture
+def env() -> Stack:
+    return stack()
+
+
+@pytest.fixture
+def server(env: Stack) -> Iterator[LocalServer]:
+    running = LocalServer(worker_routes(env.worker), port=0, timeout=0.5).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(server: LocalServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, trust_env=False, timeout=5) as http_client:
+        yield http_client
+
+
+def raw(server: LocalServer, request: bytes, *, wait: float = 5.0) -> bytes:
+    """Send bytes as they are, return everything the server answers before it closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=wait) as connection:
+        connection.sendall(request)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+    return received
+
+
+def test_health_answers_through_the_shared_handler(client: httpx.Client) -> None:
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.headers["content-type"].startswith("application/json")
+
+
+def test_a_failing_health_check_answers_503(env: Stack) -> None:
+    def local_queue() -> None:
+        raise OSError("disk gone")
+
+    server = LocalServer(worker_routes(env.worker, local_queue), port=0).start()
+    try:
+        response = httpx.get(f"{server.url}/api/health", trust_env=False)
+    finally:
+        server.stop()
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["local_queue: OSError"]
+
+
+def test_a_webhook_is_accepted_and_enqueued(env: Stack, client: httpx.Client) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    operation = env.marketplace.suspend(subscription["id"], deliver=False)
+    payload = env.marketplace.webhook_payload(operation["id"])
+
+    response = client.post("/api/marketplace/webhook", json=payload)
+
+    assert (response.status_code, response.json()) == (200, {"status": "accepted"})
+    assert [m.message_id for m in env.queue.sent] == [operation["id"]]
+
+
+def test_a_change_above_the_plans_maximum_is_refused_within_the_request(env: Stack, client: httpx.Client) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    operation = env.marketplace.change_quantity(subscription["id"], 8, deliver=False)
+    payload = env.marketplace.webhook_payload(operation["id"]) | {"quantity": 11}  # team allows 1-10
+
+    response = client.post("/api/marketplace/webhook", json=payload)
+
+    assert response.status_code == 400
+    assert "outside" in response.json()["error"]
+    assert env.queue.sent == []
+
+
+def test_an_unknown_route_is_404(client: httpx.Client) -> None:
+    assert client.get("/api/nothing-here").status_code == 404
+    assert client.get("/").status_code == 404
+
+
+def test_a_known_route_with_another_method_is_405_and_says_which_are_allowed(client: httpx.Client) -> None:
+    response = client.get("/api/marketplace/webhook")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+def test_an_oversized_body_is_refused_with_413_before_it_is_sent(server: LocalServer) -> None:
+    # Ten gigabytes announced and not one byte sent: the answer comes from the headers alone.
+    started = time.monotonic()
+    answer = raw(server, b"POST /api/marketplace/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b"Connection: close" in answer
+    assert time.monotonic() - started < 0.4  # below the socket timeout: nothing was waited for
+
+
+def test_a_chunked_body_is_read(env: Stack, client: httpx.Client) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    operation = env.marketplace.renew(subscription["id"], deliver=False)
+    body = json.dumps(env.marketplace.webhook_payload(operation["id"])).encode()
+
+    response = client.post("/api/marketplace/webhook", content=iter([body[:10], body[10:]]))  # an iterator: chunked
+
+    assert response.status_code == 200
+
+
+def test_a_chunked_body_over_the_cap_is_413(server: LocalServer) -> None:
+    size = MAX_BODY_BYTES + 1
+    request = b"POST /api/marketplace/webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answer = raw(server, request + f"{size:x}\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 413")
+
+
+def test_a_body_that_stops_arriving_gets_408_after_the_socket_timeout(server: LocalServer) -> None:
+    started = time.monotonic()
+    answer = raw(server, b"POST /api/marketplace/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"id\"")
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert 0.4 < time.monotonic() - started < 3
+
+
+def test_a_malformed_content_length_is_400(server: LocalServer) -> None:
+    answer = raw(server, b"POST /api/marketplace/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400")
+
+
+def test_route_parameters_and_query_reach_the_handler() -> None:
+    seen: list[func.HttpRequest] = []
+
+    def handler(request: func.HttpRequest) -> func.HttpResponse:
+        seen.append(request)
+        return func.HttpResponse("ok")
+
+    server = LocalServer([Route("GET", "subscriptions/{id}/events", handler)], port=0).start()
+    try:
+        response = httpx.get(f"{server.url}/api/subscriptions/abc/events?top=5", trust_env=False)
+    finally:
+        server.stop()
+    assert (response.status_code, response.text) == (200, "ok")
+    assert (dict(seen[0].route_params), dict(seen[0].params)) == ({"id": "abc"}, {"top": "5"})
+
+
+def test_a_crashing_handler_answers_500_and_the_server_keeps_serving() -> None:
+    def handler(request: func.HttpRequest) -> func.HttpResponse:
+        raise RuntimeError("bug")
+
+    server = LocalServer([Route("GET", "boom", handler)], port=0).start()
+    try:
+        with httpx.Client(base_url=server.url, trust_env=False) as http_client:
+            assert [http_client.get("/api/boom").status_code for _ in range(2)] == [500, 500]
+    finally:
+        server.stop()
+
+
+def test_kept_alive_answers_do_not_wait_for_delayed_acks(client: httpx.Client) -> None:
+    # With Nagle on, each answer on a kept-alive connection waits ~40 ms for the client's ACK.
+    client.get("/api/health")
+    started = time.perf_counter()
+    for _ in range(20):
+        client.get("/api/health")
+    assert (time.perf_counter() - started) / 20 < 0.02
