@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["decide", "processing"]
+BENCHMARKS = ["decide", "processing", "ingress"]
 
 
 def main(argv: list[str]) -> int:
