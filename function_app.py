@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions import health, processor, webhook
+from functions import health, processor, reconcile, webhook
 
 # Any HTTP function that does not say otherwise needs a function key (the ops API does).
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(webhook.bp)
 app.register_functions(processor.bp)
 app.register_functions(health.bp)
+app.register_functions(reconcile.bp)

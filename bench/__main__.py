@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["decide", "processing", "ingress"]
+BENCHMARKS = ["decide", "processing", "ingress", "reconcile"]
 
 
 def main(argv: list[str]) -> int:

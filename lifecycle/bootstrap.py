@@ -23,6 +23,7 @@ from lifecycle.product import NoopProduct
 from lifecycle.services.ingress import WebhookService
 from lifecycle.services.policy import ChangePolicy
 from lifecycle.services.processing import ProcessingService
+from lifecycle.services.reconcile import ReconcileService
 from lifecycle.settings import Settings, SettingsError, WebhookAuth
 from lifecycle.store.table import TableSubscriptionStore
 from lifecycle.webhook.authentication import WebhookAuthenticator
@@ -38,6 +39,7 @@ class Worker:
     clock: Clock
     processing: ProcessingService
     webhook: WebhookService
+    reconcile: ReconcileService
 
 
 def build(
@@ -63,7 +65,8 @@ def build(
             retry=RetryPolicy(max_attempts=2, max_delay=0.5),
             timeout=settings.webhook_api_timeout_seconds,
         )
-    processing = ProcessingService(store, api, product or NoopProduct(), clock)
+    product = product or NoopProduct()
+    processing = ProcessingService(store, api, product, clock)
     webhook = WebhookService(
         store,
         queue,
@@ -72,7 +75,8 @@ def build(
         authenticator=_authenticator(settings),
         enqueue_delay=timedelta(seconds=settings.enqueue_delay_seconds),
     )
-    return Worker(settings, store, api, queue, clock, processing, webhook)
+    reconcile = ReconcileService.from_settings(settings, store, api, clock, product)
+    return Worker(settings, store, api, queue, clock, processing, webhook, reconcile)
 
 
 _built: list[Worker] = []

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from lifecycle.domain.history import ChangeKind, HistoryEntry
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
+from lifecycle.domain.reconcile import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 
 
@@ -54,6 +55,43 @@ class SubscriptionStore(Protocol):
 
     def subscriptions(self) -> Iterator[Subscription]:
         """Every stored subscription, streamed."""
+        ...
+
+    def subscription_shard(self, shard: int, shards: int) -> Iterator[Subscription]:
+        """The stored subscriptions of one key range of `shards` (each is in exactly one), streamed.
+
+        Whole-table passes read several shards at once; ValueError for an impossible shard.
+        """
+        ...
+
+    # Reconciliation's own records, kept apart from every subscription's partition.
+
+    def save_run(self, run: RunRecord) -> None:
+        """Insert or replace a run record (the same run id and start time replace)."""
+        ...
+
+    def runs(self, limit: int = 10) -> list[RunRecord]:
+        """The last `limit` runs, newest first."""
+        ...
+
+    def tombstone(self, tombstone: Tombstone) -> None:
+        """Mark a subscription as deleted here on purpose: reconciliation leaves it alone."""
+        ...
+
+    def untombstone(self, subscription_id: str) -> None:
+        """Remove a tombstone; nothing happens if there is none."""
+        ...
+
+    def tombstones(self) -> Iterator[Tombstone]:
+        """Every tombstone, streamed."""
+        ...
+
+    def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
+        """Hold lease `name` until now + ttl if it is free, expired or already `owner`'s (renewal)."""
+        ...
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease up if `owner` still holds it."""
         ...
 
 

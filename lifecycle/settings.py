@@ -21,6 +21,13 @@ class WebhookAuth(StrEnum):
     API = "api"  # no Entra app on the offer: rely on verification through the API
 
 
+class ReconcileOperations(StrEnum):
+    """Which subscriptions a reconcile run asks for outstanding operations (one API call each)."""
+
+    DRIFTED = "drifted"  # only those found drifted (default: cheap at any size)
+    ACTIVE = "active"  # every Subscribed or Suspended one: finds every missed pending change
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it."""
 
@@ -47,6 +54,9 @@ class Settings:
     webhook_api_timeout_seconds: float = 3.0  # API calls inside the 10-second window
     api_timeout_seconds: float = 10.0
     api_max_attempts: int = 5
+    reconcile_schedule: str = "0 */30 * * * *"  # NCRONTAB with seconds; the Functions host reads it itself
+    reconcile_stuck_after_hours: float = 24.0  # pending fulfilment start longer than this is reported
+    reconcile_check_operations: ReconcileOperations = ReconcileOperations.DRIFTED
     log_level: str = "INFO"
 
     @property
@@ -77,6 +87,12 @@ class Settings:
         mode = text("WEBHOOK_AUTH", defaults.webhook_auth.value).lower()
         if mode not in {m.value for m in WebhookAuth}:
             raise SettingsError(f"WEBHOOK_AUTH={mode!r}: use 'jwt' or 'api'")
+        operations = text("RECONCILE_CHECK_OPERATIONS", defaults.reconcile_check_operations.value).lower()
+        if operations not in {o.value for o in ReconcileOperations}:
+            raise SettingsError(f"RECONCILE_CHECK_OPERATIONS={operations!r}: use 'drifted' or 'active'")
+        stuck_after = number("RECONCILE_STUCK_AFTER_HOURS", defaults.reconcile_stuck_after_hours)
+        if stuck_after < 0:
+            raise SettingsError(f"RECONCILE_STUCK_AFTER_HOURS={stuck_after:g} cannot be negative")
         return cls(
             tenant_id=text("MARKETPLACE_TENANT_ID", ""),
             client_id=text("MARKETPLACE_CLIENT_ID", ""),
@@ -98,6 +114,9 @@ class Settings:
             webhook_api_timeout_seconds=number("WEBHOOK_API_TIMEOUT_SECONDS", defaults.webhook_api_timeout_seconds),
             api_timeout_seconds=number("MARKETPLACE_API_TIMEOUT_SECONDS", defaults.api_timeout_seconds),
             api_max_attempts=int(number("MARKETPLACE_API_MAX_ATTEMPTS", defaults.api_max_attempts)),
+            reconcile_schedule=text("RECONCILE_SCHEDULE", defaults.reconcile_schedule),
+            reconcile_stuck_after_hours=stuck_after,
+            reconcile_check_operations=ReconcileOperations(operations),
             log_level=text("LOG_LEVEL", defaults.log_level).upper(),
         )
 

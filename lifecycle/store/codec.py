@@ -5,6 +5,13 @@
     RowKey "op|{escape(operation id)}" one DeliveryRecord
     RowKey "state"                    the Subscription and Version (history entries so far)
 
+Reconciliation keeps its own rows in one reserved partition, LEDGER_PARTITION ("%reconcile":
+"%" is always escaped in a subscription's key, so no subscription can map onto it):
+
+    RowKey "run|{inverted start}|{run id}"  one RunRecord; newest sorts first
+    RowKey "tombstone|{escape(id)}"         one Tombstone
+    RowKey "lease|{name}"                   who holds a lease, and until when
+
 Standard library only, so the in-memory fake can round-trip through it too and mangle
 exactly what the real store would. Absent properties mean None: the SDK omits None.
 """
@@ -15,12 +22,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from lifecycle.domain.events import Action, Source
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
 from lifecycle.domain.model import ChangeTimes, Status, Subscription, Term
+from lifecycle.domain.reconcile import Finding, FindingKind, Remedy, RunRecord, RunStatus, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
 
 Entity = dict[str, Any]
@@ -29,6 +37,10 @@ STATE_ROW = "state"
 HISTORY_PREFIX = "history|"
 HISTORY_END = "history}"  # "}" follows "|": the exclusive upper bound of every history row
 DELIVERY_PREFIX = "op|"
+LEDGER_PARTITION = "%reconcile"
+RUN_PREFIX, RUN_END = "run|", "run}"
+TOMBSTONE_PREFIX, TOMBSTONE_END = "tombstone|", "tombstone}"
+LEASE_PREFIX = "lease|"
 MAX_TRANSACTION_OPS = 100  # the service's limit for one entity group transaction
 _SEQ_LIMIT = 10**10  # 10 digits of history per subscription is far beyond any real lifetime
 _INT32 = range(-(2**31), 2**31)
@@ -52,6 +64,17 @@ def unescape_key(value: str) -> str:
         return value
     parts = value.split("%")
     return parts[0] + "".join(chr(int(part[:2], 16)) + part[2:] for part in parts[1:])
+
+
+SHARD_DIGITS = "0123456789abcdef"  # subscription ids are GUIDs: their first hex digit spreads them evenly
+
+
+def shard_bounds(shard: int, shards: int) -> tuple[str | None, str | None]:
+    """The key range [low, high) of shard `shard` of `shards` (None: open); every key is in exactly one."""
+    if not 0 <= shard < shards <= len(SHARD_DIGITS):
+        raise ValueError(f"shard {shard} of {shards}: want 0 <= shard < shards <= {len(SHARD_DIGITS)}")
+    cuts = [SHARD_DIGITS[n * len(SHARD_DIGITS) // shards] for n in range(1, shards)]
+    return (None if shard == 0 else cuts[shard - 1]), (None if shard == shards - 1 else cuts[shard])
 
 
 def history_row(seq: int) -> str:
@@ -253,3 +276,102 @@ def _utc(value: datetime) -> datetime:
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else _utc(value)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROS_LIMIT = 10**17  # microseconds: past the year 5000
+_MAX_TEXT = 30_000  # a String property holds 64 KiB of UTF-16: stay well inside it
+
+
+def run_row(run: RunRecord) -> str:
+    _aware(run.started_at)
+    micros = (run.started_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{RUN_PREFIX}{_MICROS_LIMIT - micros:017d}|{escape_key(run.run_id)}"
+
+
+def encode_run(run: RunRecord) -> Entity:
+    return {
+        "PartitionKey": LEDGER_PARTITION,
+        "RowKey": run_row(run),
+        "RunId": run.run_id,
+        "StartedAt": _aware(run.started_at),
+        "FinishedAt": _aware(run.finished_at),
+        "DryRun": run.dry_run,
+        "Status": run.status.value,
+        "Pages": run.pages,
+        "Listed": run.listed,
+        "Known": run.known,
+        "Skipped": run.skipped,
+        "Counts": json.dumps({kind.value: count for kind, count in run.counts.items()}),
+        "Repaired": run.repaired,
+        "Errors": run.errors,
+        "Error": run.error[:_MAX_TEXT],
+        "Problems": _bounded_json(list(run.problems)),
+        "Sample": _bounded_json([[f.subscription_id, f.kind.value, f.remedy.value, f.ours, f.theirs, f.detail]
+                                 for f in run.sample]),
+    }
+
+
+def decode_run(entity: Mapping[str, Any]) -> RunRecord:
+    return RunRecord(
+        run_id=entity["RunId"],
+        started_at=_utc(entity["StartedAt"]),
+        finished_at=_utc_or_none(entity.get("FinishedAt")),
+        dry_run=entity.get("DryRun", False),
+        status=RunStatus(entity["Status"]),
+        pages=entity.get("Pages", 0),
+        listed=entity.get("Listed", 0),
+        known=entity.get("Known", 0),
+        skipped=entity.get("Skipped", 0),
+        counts={FindingKind(kind): count for kind, count in json.loads(entity.get("Counts", "{}")).items()},
+        repaired=entity.get("Repaired", 0),
+        errors=entity.get("Errors", 0),
+        error=entity.get("Error", ""),
+        problems=tuple(json.loads(entity.get("Problems", "[]"))),
+        sample=tuple(Finding(sid, FindingKind(kind), Remedy(remedy), ours, theirs, detail)
+                     for sid, kind, remedy, ours, theirs, detail in json.loads(entity.get("Sample", "[]"))),
+    )
+
+
+def _bounded_json(items: list[Any]) -> str:
+    # Fewer items rather than a property the service refuses (and a run record never saved).
+    text = json.dumps(items, ensure_ascii=False)
+    while len(text) > _MAX_TEXT:
+        items = items[: len(items) // 2]
+        text = json.dumps(items, ensure_ascii=False)
+    return text
+
+
+def tombstone_row(subscription_id: str) -> str:
+    return TOMBSTONE_PREFIX + escape_key(subscription_id)
+
+
+def encode_tombstone(tombstone: Tombstone) -> Entity:
+    return {
+        "PartitionKey": LEDGER_PARTITION,
+        "RowKey": tombstone_row(tombstone.subscription_id),
+        "Reason": tombstone.reason[:_MAX_TEXT],
+        "CreatedAt": _aware(tombstone.created_at),
+    }
+
+
+def decode_tombstone(entity: Mapping[str, Any]) -> Tombstone:
+    return Tombstone(
+        subscription_id=unescape_key(entity["RowKey"][len(TOMBSTONE_PREFIX) :]),
+        reason=entity.get("Reason", ""),
+        created_at=_utc(entity["CreatedAt"]),
+    )
+
+
+def lease_row(name: str) -> str:
+    return LEASE_PREFIX + escape_key(name)
+
+
+def encode_lease(name: str, owner: str, expires_at: datetime) -> Entity:
+    return {"PartitionKey": LEDGER_PARTITION, "RowKey": lease_row(name), "Owner": owner,
+            "ExpiresAt": _aware(expires_at)}
+
+
+def decode_lease(entity: Mapping[str, Any]) -> tuple[str, datetime]:
+    """(owner, expires at) of a lease row."""
+    return entity.get("Owner", ""), _utc(entity["ExpiresAt"])

@@ -10,18 +10,27 @@ translated here and nowhere else:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential, TokenCredential
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import TableClient, TableServiceClient, TransactionOperation, UpdateMode
 
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Subscription
+from lifecycle.domain.reconcile import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.store import codec
@@ -143,6 +152,75 @@ class TableSubscriptionStore:
             )
             for entity in pages:  # the SDK fetches the next page only when this one is used up
                 yield codec.decode_state(entity)[0]
+
+    def subscription_shard(self, shard: int, shards: int) -> Iterator[Subscription]:
+        low, high = codec.shard_bounds(shard, shards)
+        query = " and ".join(["RowKey eq @row", *(["PartitionKey ge @low"] if low else []),
+                              *(["PartitionKey lt @high"] if high else [])])
+        parameters = {"row": codec.STATE_ROW, "low": low, "high": high}
+        with _translated("list subscriptions"):
+            pages = self._table().query_entities(query, parameters=parameters, results_per_page=self._page_size)
+            for entity in pages:
+                yield codec.decode_state(entity)[0]
+
+    def save_run(self, run: RunRecord) -> None:
+        with _translated("save run"):
+            self._table().upsert_entity(codec.encode_run(run), mode=UpdateMode.REPLACE)
+
+    def runs(self, limit: int = 10) -> list[RunRecord]:
+        # Run row keys invert the start time, so the first `limit` rows are the newest runs.
+        entities = self._ledger("list runs", codec.RUN_PREFIX, codec.RUN_END, min(max(limit, 1), 1000))
+        return [codec.decode_run(entity) for entity in itertools.islice(entities, max(limit, 0))]
+
+    def tombstone(self, tombstone: Tombstone) -> None:
+        with _translated("tombstone"):
+            self._table().upsert_entity(codec.encode_tombstone(tombstone), mode=UpdateMode.REPLACE)
+
+    def untombstone(self, subscription_id: str) -> None:
+        with _translated("untombstone"):  # the SDK treats deleting a missing row as done
+            self._table().delete_entity(codec.LEDGER_PARTITION, codec.tombstone_row(subscription_id))
+
+    def tombstones(self) -> Iterator[Tombstone]:
+        for entity in self._ledger("list tombstones", codec.TOMBSTONE_PREFIX, codec.TOMBSTONE_END, self._page_size):
+            yield codec.decode_tombstone(entity)
+
+    def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
+        entity = codec.encode_lease(name, owner, now + ttl)
+        with _translated("acquire lease"):
+            table = self._table()
+            try:
+                table.create_entity(entity)
+                return True
+            except ResourceExistsError:
+                pass
+            try:
+                current = table.get_entity(codec.LEDGER_PARTITION, entity["RowKey"])
+                holder, expires_at = codec.decode_lease(current)
+                if holder != owner and expires_at > now:
+                    return False
+                # Guarded by the ETag just read: of two takers of an expired lease, one wins.
+                table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
+                                    match_condition=MatchConditions.IfNotModified)
+                return True
+            except (ResourceNotFoundError, ResourceModifiedError):
+                return False  # released or taken between our reads: someone else is at it
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with _translated("release lease"):
+            table = self._table()
+            try:
+                current = table.get_entity(codec.LEDGER_PARTITION, codec.lease_row(name))
+                if codec.decode_lease(current)[0] == owner:
+                    table.delete_entity(codec.LEDGER_PARTITION, codec.lease_row(name), etag=current.metadata["etag"],
+                                        match_condition=MatchConditions.IfNotModified)
+            except (ResourceNotFoundError, ResourceModifiedError):
+                pass  # expired and taken over, or gone: it is not ours to release
+
+    def _ledger(self, doing: str, first: str, end: str, page_size: int) -> Iterator[dict[str, Any]]:
+        query = "PartitionKey eq @pk and RowKey ge @first and RowKey lt @end"
+        bounds = {"pk": codec.LEDGER_PARTITION, "first": first, "end": end}
+        with _translated(doing):
+            yield from self._table().query_entities(query, parameters=bounds, results_per_page=page_size)
 
     def _table(self) -> TableClient:
         # Two threads may both create it on first use; creating an existing table is harmless.

@@ -16,6 +16,7 @@ from azure.data.tables import TableServiceClient
 from lifecycle.domain.events import Action, Source
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
 from lifecycle.domain.model import Status, Subscription, Term
+from lifecycle.domain.reconcile import Finding, FindingKind, Remedy, RunRecord, RunStatus, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.local.azurite import DEV_ACCOUNT, DEV_KEY, connection_string, free_port
@@ -224,6 +225,21 @@ def test_subscriptions_streams_every_partition(store: SubscriptionStore) -> None
     assert sorted(s.id for s in stream) == sorted(ids)
 
 
+@pytest.mark.parametrize("shards", [1, 3, 16])
+def test_every_subscription_is_in_exactly_one_shard(store: SubscriptionStore, shards: int) -> None:
+    ids = [new_id() for _ in range(30)] + [odd + new_id() for odd in ODD_IDS] + [new_id().upper(), "zz" + new_id()]
+    for sid in ids:
+        create(store, subscription(sid))
+    seen = [s.id for shard in range(shards) for s in store.subscription_shard(shard, shards)]
+    assert sorted(seen) == sorted(ids)
+
+
+@pytest.mark.parametrize(("shard", "shards"), [(16, 16), (-1, 4), (0, 17), (0, 0)])
+def test_an_impossible_shard_is_refused(store: SubscriptionStore, shard: int, shards: int) -> None:
+    with pytest.raises(ValueError, match="shard"):
+        next(store.subscription_shard(shard, shards))
+
+
 def test_naive_datetimes_are_refused(store: SubscriptionStore) -> None:
     sub = subscription(last_operation_at=datetime(2025, 1, 1, 12, 0))
     with pytest.raises(ValueError, match="naive"):
@@ -266,6 +282,101 @@ def test_from_endpoint_reaches_the_table_with_a_credential(azurite_connection_st
     with TableSubscriptionStore.from_endpoint(endpoint, credential, table_prefix) as store:
         written = create(store, subscription())
         assert store.load(written.subscription.id) == written
+
+
+# Reconciliation's records: runs, tombstones and the lease, in their own partition.
+
+
+def run_record(started: datetime, **fields: Any) -> RunRecord:
+    return RunRecord(**{"run_id": new_id(), "started_at": started, "dry_run": False, **fields})
+
+
+def test_a_finished_run_round_trips_every_field(store: SubscriptionStore) -> None:
+    sample = tuple(Finding(new_id(), kind, Remedy.REPORT, "a", "b", "why") for kind in FindingKind)
+    run = run_record(
+        NOW, dry_run=True, status=RunStatus.FAILED, finished_at=NOW + timedelta(minutes=3), pages=12, listed=1100,
+        known=1090, skipped=2, counts={FindingKind.PLAN: 3, FindingKind.MISSING_LOCALLY: 10}, repaired=13, errors=1,
+        error="MarketplaceUnavailable: 503", problems=("s1: StorageUnavailable",), sample=sample,
+    )  # fmt: skip
+    store.save_run(run)
+    assert store.runs() == [run]
+
+
+def test_runs_are_listed_newest_first_and_limited(store: SubscriptionStore) -> None:
+    runs = [run_record(NOW + timedelta(seconds=n)) for n in (5, 1, 30, 12)]
+    for run in runs:
+        store.save_run(run)
+    newest_first = sorted(runs, key=lambda r: r.started_at, reverse=True)
+    assert store.runs(limit=3) == newest_first[:3]
+    assert store.runs(limit=10) == newest_first
+
+
+def test_saving_a_run_again_replaces_it(store: SubscriptionStore) -> None:
+    running = run_record(NOW)
+    store.save_run(running)
+    done = RunRecord(run_id=running.run_id, started_at=NOW, dry_run=False, status=RunStatus.SUCCEEDED,
+                     finished_at=NOW + timedelta(seconds=9), pages=2)
+    store.save_run(done)
+    assert store.runs() == [done]
+
+
+def test_no_runs_lists_empty(store: SubscriptionStore) -> None:
+    assert store.runs() == []
+
+
+def test_a_huge_sample_is_cut_down_to_fit_one_entity(store: SubscriptionStore) -> None:
+    sample = tuple(Finding(new_id(), FindingKind.PLAN, Remedy.REPAIR, "x" * 200, "y" * 200) for _ in range(500))
+    store.save_run(run_record(NOW, sample=sample))
+    [stored] = store.runs()
+    assert 0 < len(stored.sample) < len(sample)
+    assert stored.sample == sample[: len(stored.sample)]
+
+
+@pytest.mark.parametrize("odd", ["%reconcile", "a/b#c", *ODD_IDS[-3:]])
+def test_tombstones_round_trip_and_untombstone_removes_them(store: SubscriptionStore, odd: str) -> None:
+    stone = Tombstone(subscription_id=odd + new_id(), reason="test purchase", created_at=NOW)
+    other = Tombstone(subscription_id=new_id(), reason="", created_at=NOW)
+    store.tombstone(stone)
+    store.tombstone(other)
+    assert sorted(store.tombstones(), key=lambda t: t.subscription_id) == sorted(
+        [stone, other], key=lambda t: t.subscription_id
+    )
+    store.untombstone(stone.subscription_id)
+    store.untombstone(stone.subscription_id)  # twice: nothing left to remove is fine
+    assert list(store.tombstones()) == [other]
+
+
+def test_reconciliation_rows_are_not_subscriptions(store: SubscriptionStore) -> None:
+    sub = subscription("%reconcile")  # the reserved partition's own name, as a subscription id
+    create(store, sub)
+    store.save_run(run_record(NOW))
+    store.tombstone(Tombstone(subscription_id=sub.id, reason="", created_at=NOW))
+    assert store.acquire_lease("reconcile", "me", now=NOW, ttl=timedelta(minutes=5))
+    assert [s.id for s in store.subscriptions()] == [sub.id]
+    loaded = store.load(sub.id)
+    assert loaded is not None
+    assert loaded.subscription == sub
+    assert len(store.runs()) == 1
+
+
+def test_a_held_lease_refuses_another_owner_until_it_expires(store: SubscriptionStore) -> None:
+    name, ttl = "lease" + new_id()[:8], timedelta(minutes=10)
+    assert store.acquire_lease(name, "first", now=NOW, ttl=ttl)
+    assert not store.acquire_lease(name, "second", now=NOW + timedelta(minutes=9), ttl=ttl)
+    assert store.acquire_lease(name, "first", now=NOW + timedelta(minutes=9), ttl=ttl)  # renewed
+    assert not store.acquire_lease(name, "second", now=NOW + timedelta(minutes=18), ttl=ttl)
+    assert store.acquire_lease(name, "second", now=NOW + timedelta(minutes=20), ttl=ttl)  # expired: taken over
+    assert not store.acquire_lease(name, "first", now=NOW + timedelta(minutes=21), ttl=ttl)
+
+
+def test_only_the_holder_releases_a_lease(store: SubscriptionStore) -> None:
+    name, ttl = "lease" + new_id()[:8], timedelta(minutes=10)
+    store.release_lease(name, "nobody")  # nothing held: nothing happens
+    assert store.acquire_lease(name, "first", now=NOW, ttl=ttl)
+    store.release_lease(name, "second")
+    assert not store.acquire_lease(name, "second", now=NOW, ttl=ttl)
+    store.release_lease(name, "first")
+    assert store.acquire_lease(name, "second", now=NOW, ttl=ttl)
 
 
 # The fake's own fault injection: what unit tests of the processing service rely on.

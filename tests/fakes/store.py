@@ -10,10 +10,12 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Subscription
+from lifecycle.domain.reconcile import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.store import codec
@@ -114,6 +116,64 @@ class FakeSubscriptionStore:
             states = [p[codec.STATE_ROW] for _, p in sorted(self._partitions.items()) if codec.STATE_ROW in p]
         for entity in states:
             yield codec.decode_state(entity)[0]
+
+    def subscription_shard(self, shard: int, shards: int) -> Iterator[Subscription]:
+        low, high = codec.shard_bounds(shard, shards)
+        for subscription in self.subscriptions():
+            key = codec.escape_key(subscription.id)
+            if (low is None or key >= low) and (high is None or key < high):
+                yield subscription
+
+    def save_run(self, run: RunRecord) -> None:
+        self._put(codec.encode_run(run))
+
+    def runs(self, limit: int = 10) -> list[RunRecord]:
+        entities = self._ledger(codec.RUN_PREFIX, codec.RUN_END)
+        return [codec.decode_run(entity) for entity in entities[: max(limit, 0)]]
+
+    def tombstone(self, tombstone: Tombstone) -> None:
+        self._put(codec.encode_tombstone(tombstone))
+
+    def untombstone(self, subscription_id: str) -> None:
+        with self._lock:
+            self._check_available()
+            self._partitions.get(codec.LEDGER_PARTITION, {}).pop(codec.tombstone_row(subscription_id), None)
+
+    def tombstones(self) -> Iterator[Tombstone]:
+        for entity in self._ledger(codec.TOMBSTONE_PREFIX, codec.TOMBSTONE_END):
+            yield codec.decode_tombstone(entity)
+
+    def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
+        entity = codec.encode_lease(name, owner, now + ttl)
+        with self._lock:  # one lock stands in for the table store's create-or-ETag-guarded update
+            self._check_available()
+            current = self._partitions.get(codec.LEDGER_PARTITION, {}).get(entity["RowKey"])
+            if current is not None:
+                holder, expires_at = codec.decode_lease(current)
+                if holder != owner and expires_at > now:
+                    return False
+            self._partitions.setdefault(codec.LEDGER_PARTITION, {})[entity["RowKey"]] = _stored(entity)
+            return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self._lock:
+            self._check_available()
+            ledger = self._partitions.get(codec.LEDGER_PARTITION, {})
+            current = ledger.get(codec.lease_row(name))
+            if current is not None and codec.decode_lease(current)[0] == owner:
+                del ledger[codec.lease_row(name)]
+
+    def _put(self, entity: Entity) -> None:
+        with self._lock:
+            self._check_available()
+            self._partitions.setdefault(entity["PartitionKey"], {})[entity["RowKey"]] = _stored(entity)
+
+    def _ledger(self, first: str, end: str) -> list[Entity]:
+        # Key order, like the table's: newest run first, tombstones by id.
+        with self._lock:
+            self._check_available()
+            ledger = self._partitions.get(codec.LEDGER_PARTITION, {})
+            return [ledger[key] for key in sorted(ledger) if first <= key < end]
 
     def _check_available(self) -> None:
         if self._failures > 0:

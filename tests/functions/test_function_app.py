@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import typing
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from functions import health, processor, webhook
+from functions import health, processor, reconcile, webhook
 from tests.functions import user_function
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +65,8 @@ def test_importing_function_app_builds_no_worker(indexed: dict[str, Any]) -> Non
     assert indexed["worker_built"] == 0
 
 
-def test_function_app_registers_exactly_the_three_functions(indexed: dict[str, Any]) -> None:
-    assert set(indexed["functions"]) == {"marketplace_webhook", "process_delivery", "health"}
+def test_function_app_registers_exactly_our_functions(indexed: dict[str, Any]) -> None:
+    assert set(indexed["functions"]) == {"marketplace_webhook", "process_delivery", "health", "reconcile"}
 
 
 def test_the_webhook_is_an_anonymous_post_on_the_contract_route(indexed: dict[str, Any]) -> None:
@@ -94,8 +95,29 @@ def test_the_processor_is_a_session_queue_trigger_named_by_settings(indexed: dic
     }]
 
 
+def test_reconcile_is_a_monitored_timer_on_the_configured_schedule(indexed: dict[str, Any]) -> None:
+    assert indexed["functions"]["reconcile"]["bindings"] == [{
+        "direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%RECONCILE_SCHEDULE%",
+        "runOnStartup": False, "useMonitor": True,
+    }]
+
+
+def test_a_failed_reconcile_run_is_retried_with_exponential_backoff() -> None:
+    app = func.FunctionApp()
+    app.register_functions(reconcile.bp)
+    [function] = app.get_functions()
+    retry = function.get_settings_dict("retry_policy")
+    assert retry is not None
+    assert retry["strategy"] == "exponential_backoff"
+    assert int(retry["max_retry_count"]) == 3
+    # The Python worker reads the intervals as HH:MM:SS (time.strptime) when it indexes the app.
+    for interval in (retry["minimum_interval"], retry["maximum_interval"]):
+        time.strptime(interval, "%H:%M:%S")
+
+
 @pytest.mark.parametrize(("bp", "name"), [
     (webhook.bp, "marketplace_webhook"), (processor.bp, "process_delivery"), (health.bp, "health"),
+    (reconcile.bp, "reconcile"),
 ])
 def test_annotations_pass_the_workers_binding_checks(bp: func.Blueprint, name: str) -> None:
     # What the Python worker does at indexing: resolve the (string) annotations and ask each

@@ -1,0 +1,35 @@
+"""The reconcile timer: compare our table with the marketplace's list, repair safe drift, record a run."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from lifecycle import bootstrap
+from lifecycle.domain.reconcile import RunStatus
+from lifecycle.logs import get_logger
+from lifecycle.services.reconcile import RunInProgress
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves its __init__ unannotated
+
+
+# The schedule is an app setting (RECONCILE_SCHEDULE, "0 */30 * * * *" by default). use_monitor
+# keeps schedule state in storage, so a tick missed during a restart still runs, and the host
+# runs a timer function as a singleton across instances; the lease row additionally keeps a run
+# started from the CLI from overlapping. A failed run raises, and the host retries it (a retry
+# after the next tick is harmless: runs are idempotent).
+@bp.retry(strategy="exponential_backoff", max_retry_count="3", minimum_interval="00:01:00",
+          maximum_interval="00:10:00")
+@bp.timer_trigger(arg_name="timer", schedule="%RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def reconcile(timer: func.TimerRequest) -> None:
+    log = get_logger("lifecycle.reconcile")
+    try:
+        run = bootstrap.worker().reconcile.run(dry_run=False)
+    except RunInProgress:
+        log.info("reconcile.skipped", reason="another run holds the lease", past_due=timer.past_due)
+        return  # not a failure: the run that holds it does the work
+    if run.status is RunStatus.FAILED:
+        raise ReconcileFailed(f"reconcile run {run.run_id} failed: {run.error}")
+
+
+class ReconcileFailed(Exception):
+    """Raised so that the host's retry policy runs the reconciliation again."""

@@ -1,0 +1,262 @@
+"""Reconciliation's judgement: how our state differs from the marketplace's, and what to do about it.
+
+Rules, in the order `compare` and `plan_repair` apply them:
+
+1. The marketplace is the truth. Each aspect that differs (status, plan, quantity, term,
+   autoRenew, descriptive details) is one finding of its own kind.
+2. A subscription the marketplace lists and we do not know is adopted whole (ADOPT).
+3. Drift is repaired from the truth (REPAIR) when it is safe: the marketplace's status can
+   follow ours through the lifecycle's TABLE, so we merely missed events. When it cannot
+   (ours is Unsubscribed, or the marketplace shows a status ours already left), nothing of
+   that subscription changes and every finding is reported (REPORT): a person decides.
+4. Reported only: a subscription we know that the marketplace does not list, one pending
+   fulfilment start for longer than allowed (billing never started), and operations still
+   waiting for our answer.
+5. A repair keeps our bookkeeping (the last operation applied) and raises each repaired
+   aspect's change time to when the truth was seen, so an older webhook still in
+   Microsoft's eight hours of retries cannot undo it; a newer one still applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from operator import attrgetter
+
+from lifecycle.domain.events import Action, Source
+from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome, diff
+from lifecycle.domain.lifecycle import PENDING, TABLE
+from lifecycle.domain.model import ChangeTimes, Operation, Status, Subscription
+
+
+class FindingKind(StrEnum):
+    MISSING_LOCALLY = "missing_locally"
+    STATUS = "status_mismatch"
+    PLAN = "plan_mismatch"
+    QUANTITY = "quantity_mismatch"
+    TERM = "term_mismatch"
+    AUTO_RENEW = "auto_renew_mismatch"
+    DETAILS = "details_mismatch"  # offer, tenants, name, test flag: descriptive, still the truth's
+    ABSENT_REMOTELY = "absent_remotely"
+    STUCK_PENDING = "stuck_pending"
+    OUTSTANDING_OPERATION = "outstanding_operation"
+
+
+class Remedy(StrEnum):
+    ADOPT = "adopt"  # create our state from the marketplace's subscription
+    REPAIR = "repair"  # take the marketplace's value
+    REPORT = "report"  # change nothing; a person looks
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One difference, and the remedy a run takes (a dry run only says it would)."""
+
+    subscription_id: str
+    kind: FindingKind
+    remedy: Remedy
+    ours: str = ""
+    theirs: str = ""
+    detail: str = ""
+
+
+# Which fields make up each aspect; the status aspect comes first, as it decides safety.
+ASPECTS: tuple[tuple[FindingKind, tuple[str, ...]], ...] = (
+    (FindingKind.STATUS, ("status",)),
+    (FindingKind.PLAN, ("plan_id",)),
+    (FindingKind.QUANTITY, ("quantity",)),
+    (FindingKind.TERM, ("term", "is_free_trial")),
+    (FindingKind.AUTO_RENEW, ("auto_renew",)),
+    (FindingKind.DETAILS, ("offer_id", "name", "publisher_id", "beneficiary_tenant_id", "purchaser_tenant_id",
+                           "is_test", "sandbox_type")),
+)
+COMPARED = tuple(name for _, names in ASPECTS for name in names)
+_compared = attrgetter(*COMPARED)
+
+
+def fingerprint(subscription: Subscription) -> int:
+    """A hash of every compared field: two subscriptions that agree have equal fingerprints.
+
+    Lets a run keep one int per subscription of ours instead of the subscription itself;
+    a mismatch only sends us to read the real row, so a collision cannot cause a repair.
+    """
+    return hash(_compared(subscription))
+
+
+def _reachable() -> dict[Status, frozenset[Status]]:
+    following: dict[Status, set[Status]] = {}
+    for (status, _), transition in TABLE.items():
+        following.setdefault(status, set()).add(transition.to)
+    reach: dict[Status, frozenset[Status]] = {}
+    for start in Status:
+        found, todo = {start}, [start]
+        while todo:
+            for later in following.get(todo.pop(), ()):
+                if later not in found:
+                    found.add(later)
+                    todo.append(later)
+        reach[start] = frozenset(found)
+    return reach
+
+
+REACHABLE = _reachable()
+"""Status -> every status the lifecycle can lead to from it (itself included)."""
+
+
+def compare(ours: Subscription | None, theirs: Subscription) -> tuple[Finding, ...]:
+    """Every drifted aspect of one subscription, each with its remedy (rules 1-3)."""
+    if ours is None:
+        return (Finding(theirs.id, FindingKind.MISSING_LOCALLY, Remedy.ADOPT, "", theirs.status.value),)
+    safe = theirs.status in REACHABLE[ours.status]
+    detail = "" if safe else f"{theirs.status.value} cannot follow our {ours.status.value}: left for a person"
+    return tuple(
+        Finding(ours.id, kind, Remedy.REPAIR if safe else Remedy.REPORT, _render(ours, names),
+                _render(theirs, names), detail)
+        for kind, names in ASPECTS
+        if any(getattr(ours, name) != getattr(theirs, name) for name in names)
+    )
+
+
+def pending_since(ours: Subscription) -> datetime | None:
+    """Since when our subscription waits for activation, if it does and we know when."""
+    if ours.status is not Status.PENDING_FULFILLMENT_START:
+        return None
+    return ours.changed_at.status or ours.last_operation_at
+
+
+def stuck(subscription_id: str, status: Status, since: datetime | None, now: datetime,
+          after: timedelta) -> Finding | None:
+    """The marketplace's `status` still pending fulfilment start `after` we first saw it pending: never billed."""
+    if status is not Status.PENDING_FULFILLMENT_START or since is None or now - since < after:
+        return None
+    hours = (now - since).total_seconds() / 3600
+    detail = f"pending since {since.isoformat()} ({hours:.0f} h): never activated, so never billed"
+    return Finding(subscription_id, FindingKind.STUCK_PENDING, Remedy.REPORT, status.value, status.value, detail)
+
+
+def absent(ours: Subscription, *, confirmed: bool = True) -> Finding:
+    """A subscription of ours the marketplace does not list (deleted test purchase? tombstone it)."""
+    detail = "the marketplace does not know it" if confirmed else "not in the marketplace's list (not re-checked)"
+    return Finding(ours.id, FindingKind.ABSENT_REMOTELY, Remedy.REPORT, ours.status.value, "", detail)
+
+
+def outstanding(subscription_id: str, operations: Iterable[Operation]) -> tuple[Finding, ...]:
+    """Operations that still wait for an answer (ours, or the marketplace's auto-accept)."""
+    return tuple(
+        Finding(subscription_id, FindingKind.OUTSTANDING_OPERATION, Remedy.REPORT, "", operation.status.value,
+                f"{operation.action or 'operation'} {operation.id} since "
+                f"{operation.timestamp.isoformat() if operation.timestamp else 'an unknown time'}")
+        for operation in operations
+        if operation.status in PENDING
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    """The state a repair writes and the history entry that explains it."""
+
+    state: Subscription
+    entry: HistoryEntry
+
+
+def plan_repair(
+    ours: Subscription | None, theirs: Subscription, *, run_id: str, now: datetime, seen: datetime
+) -> Repair | None:
+    """The repair of one subscription from the truth, or None when nothing is to change (rules 2-5).
+
+    `seen` is a time no later than when `theirs` was read, on the marketplace's clock as
+    far as we can tell; it stamps the repaired aspects.
+    """
+    findings = compare(ours, theirs)
+    if not findings or any(finding.remedy is Remedy.REPORT for finding in findings):
+        return None
+    kinds = {finding.kind for finding in findings}
+    state = _repaired(ours, theirs, kinds, seen)
+    extra = () if ours is None else tuple(
+        FieldChange(name, str(getattr(ours, name)), str(getattr(state, name)))
+        for name in ("name", "publisher_id", "is_test", "sandbox_type")
+        if getattr(ours, name) != getattr(state, name)
+    )
+    entry = HistoryEntry(
+        subscription_id=theirs.id,
+        operation_id=f"reconcile:{run_id}",
+        action=_action(ours, theirs, kinds),
+        source=Source.RECONCILIATION,
+        outcome=Outcome.RESYNCED,
+        recorded_at=now,
+        changes=diff(ours, state) + extra,
+        reason="reconciliation: " + ", ".join(f.kind.value for f in findings),
+    )
+    return Repair(state, entry)
+
+
+_STAMPED = {FindingKind.STATUS: "status", FindingKind.PLAN: "plan", FindingKind.QUANTITY: "quantity",
+            FindingKind.TERM: "term"}
+
+
+def _repaired(ours: Subscription | None, theirs: Subscription, kinds: set[FindingKind], seen: datetime) -> Subscription:
+    if ours is None:
+        return replace(theirs, changed_at=ChangeTimes(status=seen, plan=seen, quantity=seen, term=seen))
+    times = {aspect: getattr(ours.changed_at, aspect) for aspect in _STAMPED.values()}
+    for kind in kinds & _STAMPED.keys():
+        known = times[_STAMPED[kind]]
+        times[_STAMPED[kind]] = seen if known is None else max(known, seen)  # never lowered
+    return replace(theirs, last_operation_id=ours.last_operation_id, last_operation_at=ours.last_operation_at,
+                   changed_at=ChangeTimes(**times))
+
+
+def _action(ours: Subscription | None, theirs: Subscription, kinds: set[FindingKind]) -> Action:
+    """The action that best explains the drift, for the history reader; Unknown when none does."""
+    if ours is not None and FindingKind.STATUS in kinds:
+        return next((action for (status, action), transition in TABLE.items()
+                     if status is ours.status and transition.to is theirs.status), Action.UNKNOWN)
+    for kind, action in ((FindingKind.PLAN, Action.CHANGE_PLAN), (FindingKind.QUANTITY, Action.CHANGE_QUANTITY),
+                         (FindingKind.TERM, Action.RENEW)):
+        if kind in kinds:
+            return action
+    return Action.UNKNOWN
+
+
+def _render(subscription: Subscription, names: tuple[str, ...]) -> str:
+    values = [getattr(subscription, name) for name in names]
+    if len(values) == 1:
+        return "" if values[0] is None else str(values[0])
+    return " ".join(f"{name}={'' if value is None else value}" for name, value in zip(names, values, strict=True))
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    """One reconciliation run as ops see it: when, how far it got, what drift it found."""
+
+    run_id: str
+    started_at: datetime
+    dry_run: bool
+    status: RunStatus = RunStatus.RUNNING
+    finished_at: datetime | None = None
+    pages: int = 0  # pages of the marketplace's list read
+    listed: int = 0  # subscriptions the marketplace listed (tombstoned ones excluded)
+    known: int = 0  # subscriptions of ours compared (tombstoned ones excluded)
+    skipped: int = 0  # tombstoned subscriptions left alone
+    counts: Mapping[FindingKind, int] = field(default_factory=dict)
+    repaired: int = 0  # subscriptions whose state this run changed
+    errors: int = 0  # subscriptions that could not be examined
+    error: str = ""  # why the run failed
+    problems: tuple[str, ...] = ()  # the first per-subscription errors
+    sample: tuple[Finding, ...] = ()  # the first findings, so ops see which subscriptions drifted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tombstone:
+    """A subscription deleted here on purpose (a test purchase): reconciliation leaves it alone."""
+
+    subscription_id: str
+    reason: str
+    created_at: datetime
