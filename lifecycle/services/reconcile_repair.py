@@ -80,10 +80,6 @@ class Examiner:
         """A listed subscription whose fingerprint differs from `known`, ours in the scan (None: not ours)."""
         return self._guarded(theirs.id, lambda: self._listed(theirs, known))
 
-    def recheck(self, subscription_id: str, known: int | None) -> Examined:
-        """Like `listed`, for a listed subscription whose copy was not kept: the truth is read again."""
-        return self._guarded(subscription_id, lambda: self._recheck(subscription_id, known))
-
     def absent(self, subscription_id: str, *, confirm: bool) -> Examined:
         """Ours, but not in the list: confirm with the API (the list may have missed a new purchase)."""
         return self._guarded(subscription_id, lambda: self._absent(subscription_id, confirm))
@@ -124,13 +120,6 @@ class Examiner:
                 operations, problem = self._outstanding(theirs.id)
             return Examined(findings + operations, repaired=repair is not None, problem=problem)
         raise ConcurrencyConflict(f"still changing after {self._max_conflicts} attempts")
-
-    def _recheck(self, subscription_id: str, known: int | None) -> Examined:
-        try:
-            theirs = self._api.get_subscription(subscription_id)
-        except MarketplaceNotFound:
-            return Examined()  # listed moments ago, gone now: the next run sees what became of it
-        return self._listed(theirs, known)
 
     def _absent(self, subscription_id: str, confirm: bool) -> Examined:
         snapshot = self._store.load(subscription_id)

@@ -2,24 +2,22 @@
 
 Our table is read shard by shard on several threads (`reconcile_read`), the marketplace
 lists in purchase order, and neither can be asked for the other's order. So our side is
-reduced to what the comparison needs: subscription id -> fingerprint of the compared fields
-(an int, where the subscription itself would take kilobytes), plus the pending-since time
-of our pending ones. That index is built on a thread while the marketplace's pages are
-read; until it is ready, each listed subscription is parked as (fingerprint, status), and
-judged once it is. After that each page is compared against the index and forgotten. An id
-is marked seen rather than removed, so a listing restarted after a failing page skips what
-is done; whatever is still unseen at the end is what only we know. Suspects (a fingerprint
-that differs, an id we lack) go to the Examiner on a few threads while the paging goes on,
-at most IN_FLIGHT at a time; a parked suspect's truth is read again, as its copy was not
-kept. Point reads per listed subscription instead of an index were measured, and lose by
-far: see bench/reconcile.py.
+first reduced to what the comparison needs: subscription id -> fingerprint of the compared
+fields (an int, where the subscription itself would take kilobytes), plus the pending-since
+time of our pending ones. Each marketplace page is then compared against that index and
+forgotten. An id is marked seen rather than removed, so a listing restarted after a failing
+page skips what is done; whatever is still unseen at the end is what only we know. Suspects
+(a fingerprint that differs, an id we lack) go to the Examiner on a few threads while the
+paging goes on, at most IN_FLIGHT at a time. Point reads per listed subscription instead of
+an index lose by far (bench/reconcile.py). Building the index while already paging, parking
+what cannot be judged yet, was tried and dropped: on the benchmark it was slower, as parked
+suspects need their truth read again, and against the real API the scan is a small share.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import threading
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,9 +25,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from lifecycle.domain.model import Status, Subscription
+from lifecycle.domain.model import Subscription
 from lifecycle.domain.reconcile import Finding, FindingKind, RunRecord, fingerprint, pending_since, stuck
-from lifecycle.errors import LifecycleError, MarketplaceUnavailable, TransientError
+from lifecycle.errors import MarketplaceUnavailable, TransientError
 from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, MarketplaceApi
 from lifecycle.services.reconcile_repair import ACTIVE, Examined, Examiner
@@ -40,10 +38,6 @@ SAMPLE_SIZE, PROBLEMS_KEPT, MAX_PROBLEMS_IN_A_ROW = 50, 20, 25
 IN_FLIGHT = 32  # examinations running beside the paging: bounds memory, keeps the threads busy
 
 
-class RunStopped(LifecycleError):
-    """The run failed elsewhere while this part of it was still at work."""
-
-
 class TooManyProblems(TransientError):
     """Subscription after subscription fails: the API or storage is down, stop rather than grind on."""
 
@@ -51,13 +45,11 @@ class TooManyProblems(TransientError):
 class LocalIndex:
     """Our side of the comparison: id -> fingerprint (SEEN once the marketplace listed it)."""
 
-    def __init__(self, subscriptions: Iterable[Subscription], skip: Collection[str], stop: threading.Event) -> None:
+    def __init__(self, subscriptions: Iterable[Subscription], skip: Collection[str]) -> None:
         self._marks: dict[str, object] = {}
         self.pending: dict[str, datetime] = {}  # our pending ones: few, and needed for "stuck"
         self.skipped: set[str] = set()
         for subscription in subscriptions:
-            if stop.is_set():
-                raise RunStopped("the run stopped while our table was being read")
             if subscription.id in skip:
                 self.skipped.add(subscription.id)
                 continue
@@ -145,7 +137,7 @@ Job = Callable[[], Examined]
 
 @dataclass(kw_only=True)
 class Walk:
-    """Index ours while the marketplace's pages are read, compare them, then examine what only we know."""
+    """Index ours, walk the marketplace's pages against it, then examine what only we know."""
 
     api: MarketplaceApi
     clock: Clock
@@ -159,38 +151,29 @@ class Walk:
     keep_lease: Callable[[], None]
     log: Any
     _in_flight: deque[Future[Examined]] = field(default_factory=deque, init=False)
-    _parked: dict[str, tuple[int, Status]] = field(default_factory=dict, init=False)
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
 
     def run(self, ours: Iterable[Subscription], tombstoned: Collection[str]) -> None:
         try:
             self._run(ours, tombstoned)
         except BaseException:
-            self._stop.set()
             self._settle()  # what already ran (repairs included) belongs in the failed run's record
             raise
 
     def _run(self, ours: Iterable[Subscription], tombstoned: Collection[str]) -> None:
-        building = self.pool.submit(LocalIndex, ours, tombstoned, self._stop)
-        index: LocalIndex | None = None
-        skipped: set[str] = set()
+        index = LocalIndex(ours, tombstoned)
+        self.tally.known, skipped = index.known, set(index.skipped)
+        self.report("index", ())
         for number, page in listing(self.api, self.retry, self.log):
             self.tally.pages = max(self.tally.pages, number)
-            if index is None and building.done():
-                index = self._ready(building.result())
             jobs: list[Job] = []
             quick: list[Finding] = []
             for theirs in page:
                 if theirs.id in tombstoned:
                     skipped.add(theirs.id)
-                elif index is None:
-                    self._park(theirs)
-                else:
-                    jobs += self._sort(theirs.id, index, fingerprint(theirs), theirs.status, quick, theirs)
+                    continue
+                jobs += self._sort(theirs, index, quick)
             self.report("listing", (*quick, *self._submit(jobs)))
             self.keep_lease()
-        if index is None:
-            index = self._ready(building.result())
         self.report("listing", self._collect(block=True))
         unseen = index.unseen()
         for start in range(0, len(unseen), 100):  # a page's worth at a time, renewing the lease between
@@ -198,48 +181,23 @@ class Walk:
             jobs = [_job(self.examiner.absent, sid, confirm=start + n < CONFIRM_LIMIT) for n, sid in enumerate(chunk)]
             self.report("absent", (*self._submit(jobs), *self._collect(block=True)))
             self.keep_lease()
-        self.tally.skipped = len(skipped | index.skipped)
+        self.tally.skipped = len(skipped)
 
-    def _park(self, theirs: Subscription) -> None:
-        # Only what judging needs; a page read again after a restart parks the same entry again.
-        self._parked[theirs.id] = (fingerprint(theirs), theirs.status)
-
-    def _ready(self, index: LocalIndex) -> LocalIndex:
-        """Judge what was parked while the index was built, a page's worth at a time."""
-        self.tally.known = index.known
-        self.report("index", ())
-        parked = list(self._parked.items())
-        for start in range(0, len(parked), 100):
-            jobs: list[Job] = []
-            quick: list[Finding] = []
-            for sid, (their_print, status) in parked[start : start + 100]:
-                jobs += self._sort(sid, index, their_print, status, quick, None)
-            self.report("listing", (*quick, *self._submit(jobs)))
-        self._parked.clear()
-        return index
-
-    def _sort(self, sid: str, index: LocalIndex, their_print: int, status: Status, quick: list[Finding],
-              theirs: Subscription | None) -> list[Job]:
-        """The jobs one listed subscription needs (none when it agrees with ours); findings made here go to `quick`.
-
-        `theirs` is the listed copy, None when it was parked without it.
-        """
-        mark = index.claim(sid)
+    def _sort(self, theirs: Subscription, index: LocalIndex, quick: list[Finding]) -> list[Job]:
+        """The jobs one listed subscription needs (none when it agrees with ours); findings made here go to `quick`."""
+        mark = index.claim(theirs.id)
         if mark is SEEN:
             return []  # a page read again after a restart
         self.tally.listed += 1
-        known = mark if isinstance(mark, int) else None
-        if known is None or known != their_print:
-            if theirs is None:
-                return [_job(self.examiner.recheck, sid, known)]
-            return [_job(self.examiner.listed, theirs, known)]
-        if sid in index.pending:  # equal fingerprints: the marketplace's status is ours
-            late = stuck(sid, status, index.pending[sid], self.clock.now(), self.stuck_after)
+        if not isinstance(mark, int) or mark != fingerprint(theirs):
+            return [_job(self.examiner.listed, theirs, mark if isinstance(mark, int) else None)]
+        if theirs.id in index.pending:
+            late = stuck(theirs.id, theirs.status, index.pending[theirs.id], self.clock.now(), self.stuck_after)
             if late is not None:
                 self.tally.add(Examined((late,)))
                 quick.append(late)
-        if self.all_operations and status in ACTIVE:
-            return [_job(self.examiner.operations, sid)]
+        if self.all_operations and theirs.status in ACTIVE:
+            return [_job(self.examiner.operations, theirs.id)]
         return []
 
     def _submit(self, jobs: list[Job]) -> tuple[Finding, ...]:

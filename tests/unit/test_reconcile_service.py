@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -231,25 +230,6 @@ def test_with_active_scope_every_active_subscription_is_asked(world: World) -> N
                                                                        "InProgress")
 
 
-def test_pages_read_before_our_index_is_ready_are_parked_then_judged(world: World) -> None:
-    ids = drifted(world)
-    for _ in range(10):
-        world.purchase()  # agreeing ones, so the listing has three pages
-    slow = _SlowScan(world.store)
-
-    def release_after_the_listing(progress: ReconcileProgress) -> None:
-        if progress.phase == "listing" and progress.pages == 3:
-            slow.release.set()  # the whole list was read and parked before our index was done
-
-    run = ReconcileService(slow, world.api, world.clock).run(progress=release_after_the_listing)  # type: ignore[arg-type]
-
-    assert (run.status, run.listed, run.known, run.repaired) == (RunStatus.SUCCEEDED, 16, 15, 5)
-    for sid in ids.values():
-        assert same(world.ours(sid), world.truth(sid))
-    reread = {args[0] for name, args in world.api.calls if name == "get_subscription"}
-    assert reread == {ids[n] for n in ("plan", "quantity", "status", "auto_renew", "unknown")}
-
-
 def test_a_conflict_with_a_concurrent_webhook_reads_again_and_repairs(world: World) -> None:
     sid = world.purchase()
     world.marketplace.suspend(sid, deliver=False)
@@ -428,21 +408,6 @@ class _Hiding:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._api, name)
-
-
-class _SlowScan:
-    """The store, its table scan held back until `release` is set."""
-
-    def __init__(self, store: FakeSubscriptionStore) -> None:
-        self._store = store
-        self.release = threading.Event()
-
-    def subscription_shard(self, shard: int, shards: int) -> Iterator[Subscription]:
-        assert self.release.wait(timeout=10)
-        return self._store.subscription_shard(shard, shards)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 class _CommitHook:
