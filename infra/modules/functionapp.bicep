@@ -56,6 +56,7 @@ var workerSettings = [
   { name: 'TABLE_PREFIX', value: tablePrefix }
   { name: 'SERVICEBUS_NAMESPACE', value: serviceBusHost }
   { name: 'SERVICEBUS_QUEUE', value: serviceBusQueueName }
+  { name: 'RECONCILE_SCHEDULE', value: '0 */30 * * * *' }  // the timer resolves %RECONCILE_SCHEDULE% itself
 ]
 
 // The secret as a Key Vault reference, or (federated) no secret at all. The worker reads
