@@ -81,7 +81,7 @@ class ProcessingService:
                 log.info("processing.conflict_retry", attempt=attempt)
                 continue
             except PermanentError as error:
-                self._record_failure(event, source, payload, str(error))
+                self.record_failure(event, str(error), source=source, payload=payload)
                 log.warning("processing.failed", reason=str(error), error_type=type(error).__name__)
                 raise
             log.info("processing.done", outcome=result.outcome.value, reason=result.reason)
@@ -194,9 +194,6 @@ class ProcessingService:
 
     def record_failure(self, event: Event, reason: str, *, source: Source = Source.WEBHOOK, payload: str = "") -> None:
         """Mark the delivery FAILED with `reason` (our dead-letter view, replayable by ops)."""
-        self._record_failure(event, source, payload, reason)
-
-    def _record_failure(self, event: Event, source: Source, payload: str, reason: str) -> None:
         record = self._store.delivery(event.subscription_id, event.operation_id)
         now = self._clock.now()
         self._store.update_delivery(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,26 +14,16 @@ from lifecycle.errors import StorageUnavailable
 from lifecycle.local.queue import LocalQueue
 from lifecycle.local.runner import Backoff, Runner
 from lifecycle.ports import QueueMessage
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.fakes.clock import SteppingClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SteppingClock:
+    return SteppingClock()
 
 
 @pytest.fixture
-def queue(tmp_path: Path, clock: Clock) -> LocalQueue:
+def queue(tmp_path: Path, clock: SteppingClock) -> LocalQueue:
     return LocalQueue(tmp_path / "queue.sqlite", max_delivery_count=3, now=clock)
 
 
@@ -76,7 +65,9 @@ def test_a_dead_letter_disposition_dead_letters_with_its_reason(queue: LocalQueu
     assert (dead.message.message_id, dead.reason) == ("op-1", "UnverifiedEvent: no such operation")
 
 
-def test_a_transient_error_abandons_with_a_backoff_that_blocks_the_session(queue: LocalQueue, clock: Clock) -> None:
+def test_a_transient_error_abandons_with_a_backoff_that_blocks_the_session(
+    queue: LocalQueue, clock: SteppingClock
+) -> None:
     queue.send(message("op-1"))
     queue.send(message("op-2"))  # same subscription: must not overtake op-1
     seen: list[str] = []
@@ -97,7 +88,7 @@ def test_a_transient_error_abandons_with_a_backoff_that_blocks_the_session(queue
     assert queue.depth() == 0
 
 
-def test_an_unexpected_error_is_abandoned_like_a_transient_one(queue: LocalQueue, clock: Clock) -> None:
+def test_an_unexpected_error_is_abandoned_like_a_transient_one(queue: LocalQueue, clock: SteppingClock) -> None:
     queue.send(message("op-1"))
     runner = Runner(queue, answering(KeyError("bug"), Handled(Disposition.COMPLETE)), backoff=Backoff(base=1.0))
 
@@ -108,7 +99,9 @@ def test_an_unexpected_error_is_abandoned_like_a_transient_one(queue: LocalQueue
     assert queue.depth() == 0
 
 
-def test_a_message_that_keeps_failing_is_dead_lettered_after_max_deliveries(queue: LocalQueue, clock: Clock) -> None:
+def test_a_message_that_keeps_failing_is_dead_lettered_after_max_deliveries(
+    queue: LocalQueue, clock: SteppingClock
+) -> None:
     queue.send(message("op-1"))
     runner = Runner(queue, answering(*[StorageUnavailable("down")] * 3), backoff=Backoff(base=1.0, cap=1.0))
 

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from lifecycle.local.queue import LocalQueue
 from lifecycle.ports import QueueMessage
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.fakes.clock import SteppingClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SteppingClock:
+    return SteppingClock()
 
 
 @pytest.fixture
-def queue(tmp_path: Path, clock: Clock) -> LocalQueue:
+def queue(tmp_path: Path, clock: SteppingClock) -> LocalQueue:
     return LocalQueue(tmp_path / "q.sqlite", max_delivery_count=3, lock_seconds=30, now=clock)
 
 
