@@ -120,5 +120,40 @@ class Settings:
             log_level=text("LOG_LEVEL", defaults.log_level).upper(),
         )
 
+    def to_env(self, *, secret: bool = False) -> dict[str, str]:
+        """The inverse of `from_env`: these settings as environment variables.
+
+        Without the client secret unless asked: the local stack publishes the rest in its
+        stack.json so the CLI can build the same worker (the secret stays in sandbox.json).
+        """
+        env = {
+            "MARKETPLACE_TENANT_ID": self.tenant_id,
+            "MARKETPLACE_CLIENT_ID": self.client_id,
+            "MARKETPLACE_API_URL": self.marketplace_api_url,
+            "MARKETPLACE_AUTHORITY_HOST": self.authority_host,
+            "MARKETPLACE_SCOPE": self.marketplace_scope,
+            "MARKETPLACE_AUTHORITY_CA_BUNDLE": self.authority_ca_bundle,
+            "WEBHOOK_OPENID_METADATA_URL": self.openid_metadata_url,
+            "WEBHOOK_AUTH": self.webhook_auth.value,
+            "STORAGE_CONNECTION_STRING": self.storage_connection_string,
+            "STORAGE_TABLE_ENDPOINT": self.storage_table_endpoint,
+            "TABLE_PREFIX": self.table_prefix,
+            "SERVICEBUS_CONNECTION_STRING": self.servicebus_connection_string,
+            "SERVICEBUS_NAMESPACE": self.servicebus_namespace,
+            "SERVICEBUS_QUEUE": self.servicebus_queue,
+            "LOCAL_QUEUE_PATH": self.local_queue_path,
+            "WEBHOOK_ENQUEUE_DELAY_SECONDS": f"{self.enqueue_delay_seconds:g}",
+            "WEBHOOK_API_TIMEOUT_SECONDS": f"{self.webhook_api_timeout_seconds:g}",
+            "MARKETPLACE_API_TIMEOUT_SECONDS": f"{self.api_timeout_seconds:g}",
+            "MARKETPLACE_API_MAX_ATTEMPTS": str(self.api_max_attempts),
+            "RECONCILE_SCHEDULE": self.reconcile_schedule,
+            "RECONCILE_STUCK_AFTER_HOURS": f"{self.reconcile_stuck_after_hours:g}",
+            "RECONCILE_CHECK_OPERATIONS": self.reconcile_check_operations.value,
+            "LOG_LEVEL": self.log_level,
+        }
+        if secret:
+            env["MARKETPLACE_CLIENT_SECRET"] = self.client_secret
+        return {name: value for name, value in env.items() if value}
+
     def __repr__(self) -> str:  # never print the secret
         return f"Settings(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, api={self.marketplace_api_url!r})"

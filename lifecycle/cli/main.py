@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from lifecycle import __version__
-from lifecycle.cli.output import Context
+from lifecycle.cli.output import Context, Target
 from lifecycle.cli.sandbox import sandbox
 from lifecycle.cli.serve import serve
 from lifecycle.cli.subscriptions import subscriptions
@@ -21,16 +21,24 @@ from lifecycle.local.state import default_state_dir
     envvar="LIFECYCLE_STATE_DIR",
     help="Where the local stack keeps its state and says where it runs [default: .local/ in the project].",
 )
+@click.option(
+    "--target",
+    type=click.Choice([t.value for t in Target]),
+    envvar="LIFECYCLE_TARGET",
+    default=Target.LOCAL.value,
+    show_default=True,
+    help="local: the stack `make run` started; azure: the deployment the app settings in the environment name.",
+)
 @click.version_option(__version__, prog_name="lifecycle")
 @click.pass_context
-def main(ctx: click.Context, state_dir: Path | None) -> None:
+def main(ctx: click.Context, state_dir: Path | None, target: str) -> None:
     """The subscription lifecycle worker for Microsoft's commercial marketplace.
 
     `lifecycle serve` runs the local stack (what `make run` does); in another terminal,
     `lifecycle sandbox ...` plays the marketplace against it and `lifecycle subscriptions
     show ID` prints our state.
     """
-    ctx.obj = Context((state_dir or default_state_dir()).resolve())
+    ctx.obj = Context((state_dir or default_state_dir()).resolve(), Target(target))
 
 
 main.add_command(serve)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,19 @@ from rich.table import Table
 from lifecycle.local import state
 
 
+class Target(StrEnum):
+    """Which deployment a command talks to (see lifecycle.cli.target)."""
+
+    LOCAL = "local"  # the stack `make run` started on the state dir
+    AZURE = "azure"  # the app settings in the environment
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """What the `lifecycle` group hands its commands (`ctx.obj`)."""
 
     state_dir: Path
+    target: Target = Target.LOCAL
 
 
 class CliError(click.ClickException):

@@ -134,6 +134,7 @@ class LocalStack:
             sandbox_control_url=sandbox.control_url, storage_connection_string=settings.storage_connection_string,
             table_prefix=settings.table_prefix, azurite_pid=self._azurite.pid,
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            settings_env=settings.to_env(),
         )
         state.write_info(directory, info)
         self._log.info("sandbox.ready", restored=restored, subscriptions=len(sandbox.marketplace.subscription_ids()),

@@ -21,7 +21,7 @@ import json
 import os
 import secrets
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,9 @@ class StackInfo:
     table_prefix: str
     azurite_pid: int | None = None
     started_at: str = ""
+    # The worker's settings as environment variables, without the client secret (that
+    # stays in sandbox.json): how the CLI builds the same worker the stack runs.
+    settings_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import pytest
 from lifecycle.bootstrap import Worker, build
 from lifecycle.sandbox import ManualClock, Sandbox
 from lifecycle.settings import Settings
+from tests.e2e.served import ServedStack
 
 
 @pytest.fixture
@@ -32,3 +33,11 @@ def worker(sandbox: Sandbox, azurite_connection_string: str, table_prefix: str, 
         "LOCAL_QUEUE_PATH": str(tmp_path / "queue.sqlite"),
     }
     return build(Settings.from_env(env))
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[ServedStack]:
+    """A `lifecycle serve` subprocess on a temporary state dir; `.start()` it in the test."""
+    stack = ServedStack(tmp_path / "state")
+    yield stack
+    stack.kill()
