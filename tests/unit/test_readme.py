@@ -17,3 +17,15 @@ def test_the_readme_diagram_is_generated_from_the_current_table():
 def test_regenerating_replaces_an_outdated_diagram():
     outdated = "intro\n" + diagram_block().replace("Suspend", "Freeze") + "\noutro\n"
     assert with_diagram(outdated) == "intro\n" + diagram_block() + "\noutro\n"
+
+
+def test_every_setting_the_worker_reads_is_in_the_configuration_table():
+    import inspect
+    import re
+
+    from lifecycle.settings import Settings
+
+    read = set(re.findall(r'"([A-Z][A-Z0-9_]{2,})"', inspect.getsource(Settings.from_env)))
+    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = sorted(name for name in read if f"`{name}`" not in section)
+    assert read and missing == [], f"add these to the README's Configuration table: {missing}"
