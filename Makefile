@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test unit lint bench clean
+.PHONY: install run test unit lint bench soak clean
 
 install: $(STAMP) node_modules/.installed
 
@@ -33,6 +33,13 @@ lint: $(STAMP)
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The worker under every fault we know; exits non-zero on any violation (see README, Reliability).
+SUBSCRIPTIONS ?= 1000
+EVENTS ?= 20000
+SEED ?= 7
+soak: install
+	$(PY) -m soak --subscriptions $(SUBSCRIPTIONS) --events $(EVENTS) --seed $(SEED) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .local .mypy_cache .ruff_cache .pytest_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["decide", "processing", "ingress", "reconcile"]
+BENCHMARKS = ["decide", "processing", "ingress", "reconcile", "query"]
 
 
 def main(argv: list[str]) -> int:

@@ -22,7 +22,8 @@ def process_delivery(msg: func.ServiceBusMessage) -> None:
     message = http.queue_message(msg)
     # Transient errors raise through here: the message is abandoned, redelivered, and
     # dead-lettered by Service Bus itself once its max delivery count is reached.
-    handled = handle_message(message, worker.processing, worker.queue, worker.clock)
+    handled = handle_message(message, worker.processing, worker.queue, worker.clock,
+                             delivery_count=msg.delivery_count or 1)
     if handled.disposition is Disposition.DEAD_LETTER:
         # Under auto-complete the Python binding cannot dead-letter explicitly. Where the
         # delivery record says FAILED with the reason and payload (our replayable dead-letter

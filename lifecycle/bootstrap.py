@@ -8,26 +8,36 @@ would leave an Azure app with zero functions). Tests pass their own adapters in.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifecycle.clock import SystemClock
 from lifecycle.logs import configure
 from lifecycle.marketplace.auth import MsalTokenProvider
 from lifecycle.marketplace.client import HttpMarketplaceApi
 from lifecycle.marketplace.retry import RetryPolicy
-from lifecycle.ports import Clock, MarketplaceApi, Product, Queue, SubscriptionStore
+from lifecycle.ports import Clock, DeadLetters, MarketplaceApi, Product, ProductVeto, Queue, SubscriptionStore
 from lifecycle.product import NoopProduct
+from lifecycle.services.activation import ActivationService
 from lifecycle.services.ingress import WebhookService
 from lifecycle.services.policy import ChangePolicy
 from lifecycle.services.processing import ProcessingService
+from lifecycle.services.query import QueryService
 from lifecycle.services.reconcile import ReconcileService
-from lifecycle.settings import Settings, SettingsError, WebhookAuth
+from lifecycle.settings import Settings, SettingsError, VetoDefault, WebhookAuth
 from lifecycle.store.table import TableSubscriptionStore
+from lifecycle.telemetry import Telemetry, TracedMarketplaceApi, TracedQueue, TracedStore
+from lifecycle.telemetry import configure as configure_telemetry
+from lifecycle.telemetry import current as current_telemetry
 from lifecycle.webhook.authentication import WebhookAuthenticator
 from lifecycle.webhook.signing_keys import SigningKeys
+
+if TYPE_CHECKING:
+    from lifecycle.product.dispatcher import Dispatcher
+    from lifecycle.product.outbox import TableOutbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,15 @@ class Worker:
     processing: ProcessingService
     webhook: WebhookService
     reconcile: ReconcileService
+    product: Product
+    activation: ActivationService
+    outbox: TableOutbox | None  # where product events wait (None: no PRODUCT_EVENTS_URL)
+    dead_letters: DeadLetters | None = None  # the queue's dead letters (None: a queue that keeps none readable)
+
+    @property
+    def query(self) -> QueryService:
+        """The ops questions over the store; stateless, so made on each use."""
+        return QueryService(self.store, self.clock)
 
 
 def build(
@@ -51,10 +70,16 @@ def build(
     queue: Queue | None = None,
     product: Product | None = None,
     clock: Clock | None = None,
+    on_product_event: Callable[[str], None] | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Worker:
+    """`on_product_event(subscription_id)` runs after each product event is written (the local
+    stack wakes its dispatcher with it). With `telemetry` enabled, the store, the API and the
+    queue are wrapped in traced decorators; without, nothing is wrapped and tracing costs nothing."""
     clock = clock or SystemClock()
     store = store or _store(settings)
     queue = queue or _queue(settings)
+    dead_letters = queue if isinstance(queue, DeadLetters) else None  # before any tracing wrapper hides it
     if api is None or webhook_api is None:
         tokens = MsalTokenProvider(settings)  # one MSAL app per process: its token cache is shared
         api = api or HttpMarketplaceApi.from_settings(settings, tokens)
@@ -65,18 +90,26 @@ def build(
             retry=RetryPolicy(max_attempts=2, max_delay=0.5),
             timeout=settings.webhook_api_timeout_seconds,
         )
-    product = product or NoopProduct()
+    if telemetry is not None and telemetry.enabled:
+        store, queue = TracedStore(store, telemetry), TracedQueue(queue, telemetry)
+        api, webhook_api = TracedMarketplaceApi(api, telemetry), TracedMarketplaceApi(webhook_api, telemetry)
+    outbox = _outbox(settings, clock, on_product_event) if product is None else None
+    product = product or outbox or NoopProduct()
     processing = ProcessingService(store, api, product, clock)
+    policy = ChangePolicy(webhook_api, veto=_veto(settings, clock),
+                          veto_timeout_seconds=settings.product_veto_timeout_seconds)
     webhook = WebhookService(
         store,
         queue,
-        ChangePolicy(webhook_api),
+        policy,
         clock,
         authenticator=_authenticator(settings),
         enqueue_delay=timedelta(seconds=settings.enqueue_delay_seconds),
     )
     reconcile = ReconcileService.from_settings(settings, store, api, clock, product)
-    return Worker(settings, store, api, queue, clock, processing, webhook, reconcile)
+    activation = ActivationService(store, api, product, clock)
+    return Worker(settings, store, api, queue, clock, processing, webhook, reconcile, product, activation, outbox,
+                  dead_letters)
 
 
 _built: list[Worker] = []
@@ -93,9 +126,49 @@ def worker() -> Worker:
         with _building:
             if not _built:
                 settings = Settings.from_env()
-                configure(settings.log_level)
-                _built.append(build(settings))
+                configure(settings.log_level, sink=settings.log_sink)
+                traced = current_telemetry() if configure_telemetry(settings) else None
+                _built.append(build(settings, telemetry=traced))
     return _built[0]
+
+
+def dispatcher(worker: Worker) -> Dispatcher | None:
+    """The outbox's dispatcher, or None when no product is configured."""
+    if worker.outbox is None:
+        return None
+    from lifecycle.product.dispatcher import Dispatcher
+    from lifecycle.product.sender import HttpEventSender
+
+    settings = worker.settings
+    if not settings.product_signing_secret:
+        raise SettingsError("PRODUCT_EVENTS_URL needs PRODUCT_SIGNING_SECRET: events are signed")
+    sender = HttpEventSender(settings.product_events_url, settings.product_signing_secret)
+    return Dispatcher(worker.outbox, sender, worker.clock, max_retry=settings.product_retry_max_seconds)
+
+
+def _outbox(settings: Settings, clock: Clock, on_written: Callable[[str], None] | None) -> TableOutbox | None:
+    if not settings.product_events_url:
+        return None
+    from azure.data.tables import TableServiceClient
+
+    from lifecycle.product.outbox import TableOutbox
+
+    if settings.storage_connection_string:
+        service = TableServiceClient.from_connection_string(settings.storage_connection_string)
+    elif settings.storage_table_endpoint:
+        service = TableServiceClient(settings.storage_table_endpoint, credential=_azure_credential())
+    else:
+        raise SettingsError("set STORAGE_CONNECTION_STRING, or STORAGE_TABLE_ENDPOINT for managed identity")
+    return TableOutbox(service, settings.table_prefix, clock, on_written=on_written)
+
+
+def _veto(settings: Settings, clock: Clock) -> ProductVeto | None:
+    if not settings.product_veto_url:
+        return None
+    from lifecycle.product.veto import HttpVeto
+
+    return HttpVeto(settings.product_veto_url, settings.product_signing_secret, clock,
+                    default_accept=settings.product_veto_default is VetoDefault.ACCEPT)
 
 
 def _store(settings: Settings) -> SubscriptionStore:

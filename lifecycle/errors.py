@@ -5,6 +5,8 @@
     │   ├── InvalidPayload        a webhook or API body we cannot make sense of
     │   ├── UnverifiedEvent       the operations API does not confirm the webhook
     │   ├── Unauthenticated       the webhook's bearer token is missing, forged or expired
+    │   ├── InvalidQuery          an ops filter, id, page size or continuation we refuse (400)
+    │   ├── UnknownSubscription   no subscription with this id is stored here (404)
     │   └── MarketplaceRejected   the Fulfillment API answered 4xx (status kept)
     │       ├── MarketplaceBadRequest    400
     │       ├── MarketplaceForbidden     403: app id / tenant do not match the offer
@@ -47,6 +49,14 @@ class UnverifiedEvent(PermanentError):
 
 class Unauthenticated(PermanentError):
     """The webhook's bearer token does not prove the marketplace sent it (answered 401)."""
+
+
+class InvalidQuery(PermanentError):
+    """A filter, id, page size or continuation token we refuse; the message says which and why (400)."""
+
+
+class UnknownSubscription(PermanentError):
+    """No subscription with this id is stored here (404)."""
 
 
 class MarketplaceRejected(PermanentError):

@@ -1,5 +1,10 @@
 """Structured logs: JSON lines in Azure, readable lines on a terminal.
 
+Two sinks. Locally each line is printed to stderr. Under the Azure Functions host
+(LOG_SINK=logging) each line goes, still as JSON, to the stdlib logger "lifecycle" (or a
+child named like the structlog logger): the host captures stdlib logging, not stderr,
+and ships it to Application Insights' traces table with the line's level.
+
 Every line on an event's path carries subscription_id, operation_id, activity_id and
 action (bound by the services). A last line of defence drops values under keys that
 name secrets, and cuts long strings, so no token or whole payload reaches the logs.
@@ -14,6 +19,8 @@ from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
+
+from lifecycle.settings import LogSink
 
 _SECRET_WORDS = ("token", "secret", "authorization", "password", "signature", "key", "payload", "body")
 _SECRET_KEY = re.compile("|".join(_SECRET_WORDS), re.IGNORECASE)
@@ -36,11 +43,19 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
-def configure(level: str = "INFO", *, json: bool | None = None, stream: TextIO | None = None) -> None:
+ROOT_LOGGER = "lifecycle"
+
+
+def configure(level: str = "INFO", *, json: bool | None = None, stream: TextIO | None = None,
+              sink: LogSink = LogSink.STDERR) -> None:
     """Configure structlog once per process; JSON unless writing to a terminal."""
     stream = stream or sys.stderr
-    use_json = (not stream.isatty()) if json is None else json
+    to_logging = sink is LogSink.LOGGING
+    use_json = to_logging or ((not stream.isatty()) if json is None else json)
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    factory: Any = _stdlib_logger if to_logging else structlog.PrintLoggerFactory(stream)
+    if to_logging:
+        logging.getLogger(ROOT_LOGGER).setLevel(level.upper())  # the host's root level may be higher
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -51,9 +66,14 @@ def configure(level: str = "INFO", *, json: bool | None = None, stream: TextIO |
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+
+
+def _stdlib_logger(name: str = ROOT_LOGGER, *_: Any) -> logging.Logger:
+    # Under "lifecycle" whatever the structlog name, so one logger's level and handlers cover all.
+    return logging.getLogger(name if name.split(".")[0] == ROOT_LOGGER else f"{ROOT_LOGGER}.{name}")
 
 
 def get_logger(name: str) -> Any:

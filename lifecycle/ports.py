@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
+from lifecycle.domain.events import ChangePlan, ChangeQuantity
 from lifecycle.domain.history import ChangeKind, HistoryEntry
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
 from lifecycle.domain.reconcile import RunRecord, Tombstone
@@ -21,6 +23,46 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
         ...
+
+
+class Indexed(StrEnum):
+    """The fields the ops index finds subscriptions by (see lifecycle.store.index)."""
+
+    STATUS = "status"
+    OFFER = "offer"
+    PLAN = "plan"
+    TENANT = "tenant"  # the beneficiary's tenant
+    PURCHASER = "purchaser"  # the purchaser's tenant
+    FREE_TRIAL = "trial"  # only the true side is indexed
+    TEST = "test"  # only the true side is indexed
+    RENEWAL = "renewal"  # autoRenew off, ordered by term end
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Subscriptions whose `field` is `value`; for RENEWAL, those whose term ends on or before
+    `value` (an ISO date)."""
+
+    field: Indexed
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One subscription found, in key order: `key` is where the next page resumes (opaque),
+    `subscription` its current state (None: the index named a subscription that is gone)."""
+
+    key: str
+    subscription: Subscription | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reindexed:
+    """What rebuilding the index did."""
+
+    subscriptions: int
+    written: int
+    removed: int
 
 
 class SubscriptionStore(Protocol):
@@ -94,6 +136,21 @@ class SubscriptionStore(Protocol):
         """Give the lease up if `owner` still holds it."""
         ...
 
+    # The ops index: cross-subscription questions without reading every partition.
+
+    def find(self, lookup: Lookup | None, *, after: str = "", limit: int = 100) -> list[Hit]:
+        """Up to `limit` subscriptions of the index `lookup` names (None: every one), in key
+        order after `after`, each with its current state; fewer than `limit`: the end.
+
+        A hit's state may no longer match the lookup (the index lags a commit by one write):
+        callers judge the state, not the lookup.
+        """
+        ...
+
+    def reindex(self) -> Reindexed:
+        """Rebuild the index from the state rows: write missing rows, remove stale ones."""
+        ...
+
 
 class MarketplaceApi(Protocol):
     """The SaaS Fulfillment API v2. Errors come from the tree in `lifecycle.errors`."""
@@ -131,6 +188,24 @@ class Product(Protocol):
     def notify(self, change: ChangeKind, subscription: Subscription, *, operation_id: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ProductAnswer:
+    """The product's verdict on a proposed plan or quantity change."""
+
+    accept: bool
+    reason: str = ""
+
+
+class ProductVeto(Protocol):
+    """The publisher's product, asked inside the webhook's window whether it accepts a change."""
+
+    def review(
+        self, event: ChangePlan | ChangeQuantity, subscription: Subscription, *, timeout: float
+    ) -> ProductAnswer:
+        """Its answer within `timeout` seconds, or the configured default; never raises."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueueMessage:
     """A delivery on its way to the processor: session = subscription, id = operation.
@@ -152,4 +227,31 @@ class Queue(Protocol):
 
     def send(self, message: QueueMessage) -> None:
         """Enqueue durably; a message id seen within the duplicate window is dropped. QueueUnavailable on failure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A delivery the queue gave up on: the message as it was, why, and how often it was delivered."""
+
+    message: QueueMessage
+    reason: str
+    delivery_count: int
+    enqueued_at: datetime
+
+
+@runtime_checkable  # the composition root asks whether the queue it built keeps readable dead letters
+class DeadLetters(Protocol):
+    """The queue's dead letters, and sending them back (Service Bus's dead-letter sub-queue, locally LocalQueue).
+
+    A replay goes through the same idempotent processing as any delivery, as source
+    "replay": one already applied changes nothing. QueueUnavailable when the queue fails.
+    """
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The oldest `limit` dead letters, oldest first."""
+        ...
+
+    def replay(self, message_id: str) -> bool:
+        """Send dead letter `message_id` back to the queue with source "replay"; False if there is none."""
         ...

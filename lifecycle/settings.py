@@ -28,6 +28,27 @@ class ReconcileOperations(StrEnum):
     ACTIVE = "active"  # every Subscribed or Suspended one: finds every missed pending change
 
 
+class MarketplaceCredential(StrEnum):
+    """How the worker proves it is the offer's Entra app when asking for Fulfillment API tokens."""
+
+    SECRET = "secret"  # noqa: S105 (a name) MARKETPLACE_CLIENT_SECRET, a Key Vault reference in Azure
+    FEDERATED = "federated"  # a managed identity's token as client assertion: no secret anywhere
+
+
+class LogSink(StrEnum):
+    """Where structured log lines go."""
+
+    STDERR = "stderr"  # one line per event on stderr (local runs, tests)
+    LOGGING = "logging"  # the stdlib logger "lifecycle": the Functions host ships it to Application Insights
+
+
+class VetoDefault(StrEnum):
+    """What a product veto that does not answer in time counts as."""
+
+    ACCEPT = "accept"
+    REJECT = "reject"
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it."""
 
@@ -37,6 +58,8 @@ class Settings:
     tenant_id: str = ""
     client_id: str = ""
     client_secret: str = ""
+    marketplace_credential: MarketplaceCredential = MarketplaceCredential.SECRET
+    managed_identity_client_id: str = ""  # the user-assigned identity (AZURE_CLIENT_ID); empty: system-assigned
     marketplace_api_url: str = "https://marketplaceapi.microsoft.com/api"
     authority_host: str = "https://login.microsoftonline.com"
     marketplace_scope: str = f"{MARKETPLACE_API_APP_ID}/.default"
@@ -57,7 +80,16 @@ class Settings:
     reconcile_schedule: str = "0 */30 * * * *"  # NCRONTAB with seconds; the Functions host reads it itself
     reconcile_stuck_after_hours: float = 24.0  # pending fulfilment start longer than this is reported
     reconcile_check_operations: ReconcileOperations = ReconcileOperations.DRIFTED
+    product_events_url: str = ""  # unset: the product is told nothing (NoopProduct)
+    product_signing_secret: str = ""  # HMAC key for product events and veto requests
+    product_veto_url: str = ""  # unset: no veto is asked
+    product_veto_timeout_seconds: float = 2.0  # inside the webhook's 10-second window, next to the API calls
+    product_veto_default: VetoDefault = VetoDefault.ACCEPT  # when the veto does not answer in time or fails
+    product_retry_max_seconds: float = 600.0  # a failing event is retried at most this far apart
+    ops_api_key: str = ""  # the local ops API's key (Azure checks its own function keys); empty: no access
     log_level: str = "INFO"
+    log_sink: LogSink = LogSink.STDERR
+    applicationinsights_connection_string: str = ""  # unset: no telemetry is configured, nothing is sent
 
     @property
     def authority(self) -> str:
@@ -93,10 +125,25 @@ class Settings:
         stuck_after = number("RECONCILE_STUCK_AFTER_HOURS", defaults.reconcile_stuck_after_hours)
         if stuck_after < 0:
             raise SettingsError(f"RECONCILE_STUCK_AFTER_HOURS={stuck_after:g} cannot be negative")
+        credential = text("MARKETPLACE_CREDENTIAL", defaults.marketplace_credential.value).lower()
+        if credential not in {c.value for c in MarketplaceCredential}:
+            raise SettingsError(f"MARKETPLACE_CREDENTIAL={credential!r}: use 'secret' (a client secret) or "
+                                "'federated' (the managed identity as the app's federated credential)")
+        # The Functions host sets FUNCTIONS_WORKER_RUNTIME for its worker: there, logs must go
+        # through stdlib logging, which the host captures and ships to Application Insights.
+        hosted = LogSink.LOGGING.value if text("FUNCTIONS_WORKER_RUNTIME", "") else LogSink.STDERR.value
+        sink = text("LOG_SINK", hosted).lower()
+        if sink not in {s.value for s in LogSink}:
+            raise SettingsError(f"LOG_SINK={sink!r}: use 'stderr' or 'logging'")
+        veto_default = text("PRODUCT_VETO_DEFAULT", defaults.product_veto_default.value).lower()
+        if veto_default not in {v.value for v in VetoDefault}:
+            raise SettingsError(f"PRODUCT_VETO_DEFAULT={veto_default!r}: use 'accept' or 'reject'")
         return cls(
             tenant_id=text("MARKETPLACE_TENANT_ID", ""),
             client_id=text("MARKETPLACE_CLIENT_ID", ""),
             client_secret=env.get("MARKETPLACE_CLIENT_SECRET", ""),
+            marketplace_credential=MarketplaceCredential(credential),
+            managed_identity_client_id=text("AZURE_CLIENT_ID", ""),
             marketplace_api_url=text("MARKETPLACE_API_URL", defaults.marketplace_api_url),
             authority_host=text("MARKETPLACE_AUTHORITY_HOST", defaults.authority_host),
             marketplace_scope=text("MARKETPLACE_SCOPE", defaults.marketplace_scope),
@@ -117,7 +164,16 @@ class Settings:
             reconcile_schedule=text("RECONCILE_SCHEDULE", defaults.reconcile_schedule),
             reconcile_stuck_after_hours=stuck_after,
             reconcile_check_operations=ReconcileOperations(operations),
+            product_events_url=text("PRODUCT_EVENTS_URL", ""),
+            product_signing_secret=env.get("PRODUCT_SIGNING_SECRET", ""),
+            product_veto_url=text("PRODUCT_VETO_URL", ""),
+            product_veto_timeout_seconds=number("PRODUCT_VETO_TIMEOUT_SECONDS", defaults.product_veto_timeout_seconds),
+            product_veto_default=VetoDefault(veto_default),
+            product_retry_max_seconds=number("PRODUCT_RETRY_MAX_SECONDS", defaults.product_retry_max_seconds),
+            ops_api_key=env.get("OPS_API_KEY", "").strip(),
             log_level=text("LOG_LEVEL", defaults.log_level).upper(),
+            log_sink=LogSink(sink),
+            applicationinsights_connection_string=text("APPLICATIONINSIGHTS_CONNECTION_STRING", ""),
         )
 
     def to_env(self, *, secret: bool = False) -> dict[str, str]:
@@ -129,6 +185,8 @@ class Settings:
         env = {
             "MARKETPLACE_TENANT_ID": self.tenant_id,
             "MARKETPLACE_CLIENT_ID": self.client_id,
+            "MARKETPLACE_CREDENTIAL": self.marketplace_credential.value,
+            "AZURE_CLIENT_ID": self.managed_identity_client_id,
             "MARKETPLACE_API_URL": self.marketplace_api_url,
             "MARKETPLACE_AUTHORITY_HOST": self.authority_host,
             "MARKETPLACE_SCOPE": self.marketplace_scope,
@@ -149,10 +207,19 @@ class Settings:
             "RECONCILE_SCHEDULE": self.reconcile_schedule,
             "RECONCILE_STUCK_AFTER_HOURS": f"{self.reconcile_stuck_after_hours:g}",
             "RECONCILE_CHECK_OPERATIONS": self.reconcile_check_operations.value,
+            "PRODUCT_EVENTS_URL": self.product_events_url,
+            "PRODUCT_VETO_URL": self.product_veto_url,
+            "PRODUCT_VETO_TIMEOUT_SECONDS": f"{self.product_veto_timeout_seconds:g}",
+            "PRODUCT_VETO_DEFAULT": self.product_veto_default.value,
+            "PRODUCT_RETRY_MAX_SECONDS": f"{self.product_retry_max_seconds:g}",
             "LOG_LEVEL": self.log_level,
+            "LOG_SINK": self.log_sink.value,
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": self.applicationinsights_connection_string,
         }
         if secret:
             env["MARKETPLACE_CLIENT_SECRET"] = self.client_secret
+            env["PRODUCT_SIGNING_SECRET"] = self.product_signing_secret
+            env["OPS_API_KEY"] = self.ops_api_key
         return {name: value for name, value in env.items() if value}
 
     def __repr__(self) -> str:  # never print the secret

@@ -46,7 +46,7 @@ var hostSettings = [
 ]
 
 // What lifecycle/settings.py reads. DefaultAzureCredential picks the user-assigned
-// identity through AZURE_CLIENT_ID.
+// identity through AZURE_CLIENT_ID, and so does the federated credential's assertion.
 var workerSettings = [
   { name: 'AZURE_CLIENT_ID', value: identityClientId }
   { name: 'MARKETPLACE_TENANT_ID', value: marketplaceTenantId }
@@ -57,10 +57,13 @@ var workerSettings = [
   { name: 'SERVICEBUS_NAMESPACE', value: serviceBusHost }
   { name: 'SERVICEBUS_QUEUE', value: serviceBusQueueName }
   { name: 'RECONCILE_SCHEDULE', value: '0 */30 * * * *' }  // the timer resolves %RECONCILE_SCHEDULE% itself
+  // Logs through stdlib logging, which the host ships to Application Insights (stderr is not captured).
+  { name: 'LOG_SINK', value: 'logging' }
 ]
 
-// The secret as a Key Vault reference, or (federated) no secret at all. The worker reads
-// MARKETPLACE_CREDENTIAL only once it supports federated credentials: see infra/README.md.
+// The secret as a Key Vault reference, or (federated) no secret at all: the worker then hands
+// MSAL the identity's token for api://AzureADTokenExchange as client assertion, which the app
+// registration accepts through a federated credential the publisher adds (infra/README.md).
 var credentialSettings = (marketplaceCredential == 'secret') ? [
   { name: 'MARKETPLACE_CLIENT_SECRET', value: clientSecretReference }
 ] : [

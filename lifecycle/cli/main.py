@@ -7,7 +7,12 @@ from pathlib import Path
 import click
 
 from lifecycle import __version__
+from lifecycle.cli.activate import activate
+from lifecycle.cli.dlq import dlq
+from lifecycle.cli.entitlements import entitlements
 from lifecycle.cli.output import Context, Target
+from lifecycle.cli.product import product
+from lifecycle.cli.reconcile import reconcile
 from lifecycle.cli.sandbox import sandbox
 from lifecycle.cli.serve import serve
 from lifecycle.cli.subscriptions import subscriptions
@@ -44,6 +49,11 @@ def main(ctx: click.Context, state_dir: Path | None, target: str) -> None:
 main.add_command(serve)
 main.add_command(sandbox)
 main.add_command(subscriptions)
+main.add_command(entitlements)
+main.add_command(activate)
+main.add_command(product)
+main.add_command(reconcile)
+main.add_command(dlq)
 
 if __name__ == "__main__":
     main()

@@ -13,6 +13,9 @@ The edge where processing errors become message dispositions:
     any other TransientError (storage, ETag conflicts, queue)
                                             -> raise: the broker redelivers, and
                                                dead-letters at its max delivery count
+
+Each message runs in a `process` span (subscription_id, operation_id, action, disposition)
+and is counted by disposition; see `lifecycle.telemetry.instruments` for the metrics.
 """
 
 from __future__ import annotations
@@ -20,13 +23,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
-from lifecycle.domain.events import Source
+from opentelemetry.trace import SpanKind
+
+from lifecycle.domain.events import Event, Source
 from lifecycle.errors import InvalidPayload, MarketplaceUnavailable, PermanentError
 from lifecycle.logs import get_logger
 from lifecycle.parsing import load_json, parse_webhook
 from lifecycle.ports import Clock, Queue, QueueMessage
 from lifecycle.services.processing import ProcessingService
+from lifecycle.telemetry import Telemetry, current
+from lifecycle.telemetry.instruments import ids
+from lifecycle.telemetry.traced import span
 
 MAX_ATTEMPTS = 8  # our own delayed re-sends, on top of the broker's redeliveries
 BASE_DELAY = timedelta(seconds=30)
@@ -44,28 +53,72 @@ class Handled:
     disposition: Disposition
     reason: str = ""
     recorded: bool = True  # the delivery record says FAILED with the reason (replayable)
+    cause: str = ""  # why it was given up on, as a class name (a bounded metric label)
 
 
-def handle_message(message: QueueMessage, processing: ProcessingService, queue: Queue, clock: Clock) -> Handled:
-    """Process `message`; raise only for transient errors the broker should redeliver."""
-    log = get_logger("lifecycle.processor").bind(operation_id=message.message_id, subscription_id=message.session_id,
-                                                  attempt=message.attempt)
-    try:
-        event = parse_webhook(load_json(message.body))
-    except InvalidPayload as error:
-        log.warning("message.unparseable", reason=str(error))
-        # No ids to key a delivery record by: only the broker's dead-letter queue can keep it.
-        return Handled(Disposition.DEAD_LETTER, f"unparseable: {error}", recorded=False)
+def handle_message(
+    message: QueueMessage,
+    processing: ProcessingService,
+    queue: Queue,
+    clock: Clock,
+    *,
+    delivery_count: int = 1,
+    telemetry: Telemetry | None = None,
+) -> Handled:
+    """Process `message`; raise only for transient errors the broker should redeliver.
+
+    `delivery_count` is the broker's (1 on a first delivery), for the redelivery count.
+    """
+    telemetry = telemetry or current()
+    attributes = ids(message.session_id, message.message_id, attempt=message.attempt, delivery_count=delivery_count)
+    if delivery_count > 1:
+        telemetry.redeliveries.add(1)
+    with span(telemetry, "process", SpanKind.CONSUMER, attributes) as processed:
+        log = get_logger("lifecycle.processor").bind(operation_id=message.message_id,
+                                                      subscription_id=message.session_id, attempt=message.attempt)
+        try:
+            event = parse_webhook(load_json(message.body))
+        except InvalidPayload as error:
+            log.warning("message.unparseable", reason=str(error))
+            # No ids to key a delivery record by: only the broker's dead-letter queue can keep it.
+            handled = Handled(Disposition.DEAD_LETTER, f"unparseable: {error}", recorded=False, cause="unparseable")
+            action = "invalid"
+        else:
+            action = event.action.value
+            # The operation's own id: a retry's message id carries a "#attempt" suffix.
+            processed.set_attributes({"action": action, "operation_id": event.operation_id})
+            try:
+                handled = _process(event, message, processing, queue, clock, log)
+            except Exception:  # raised for the broker to redeliver: counted, then passed on
+                telemetry.messages.add(1, {"action": action, "disposition": "abandoned"})
+                raise
+        processed.set_attribute("disposition", handled.disposition.value)
+    _count(telemetry, message, handled, action, clock)
+    return handled
+
+
+def _count(telemetry: Telemetry, message: QueueMessage, handled: Handled, action: str, clock: Clock) -> None:
+    telemetry.messages.add(1, {"action": action, "disposition": handled.disposition.value})
+    if message.scheduled_at is not None:  # when it became due; adapters that know set it on receipt
+        telemetry.lag.record(max((clock.now() - message.scheduled_at).total_seconds(), 0.0), {"action": action})
+    if handled.disposition is Disposition.RESCHEDULED:
+        telemetry.retries.add(1, {"action": action})
+    elif handled.disposition is Disposition.DEAD_LETTER:
+        telemetry.dead_letters.add(1, {"action": action, "reason": handled.cause})
+
+
+def _process(event: Event, message: QueueMessage, processing: ProcessingService, queue: Queue, clock: Clock,
+             log: Any) -> Handled:
     source = Source.REPLAY if message.source == Source.REPLAY.value else Source.WEBHOOK
     try:
         processing.process(event, source=source, payload=message.body)
     except PermanentError as error:
-        return Handled(Disposition.DEAD_LETTER, f"{type(error).__name__}: {error}")
+        return Handled(Disposition.DEAD_LETTER, f"{type(error).__name__}: {error}", cause=type(error).__name__)
     except MarketplaceUnavailable as error:
         if message.attempt >= MAX_ATTEMPTS:
             reason = f"marketplace unavailable after {message.attempt} attempts: {error}"
             processing.record_failure(event, reason, source=source, payload=message.body)
-            return Handled(Disposition.DEAD_LETTER, reason)
+            return Handled(Disposition.DEAD_LETTER, reason, cause=type(error).__name__)
         delay = min(BASE_DELAY * 2 ** (message.attempt - 1), MAX_DELAY)
         retry = QueueMessage(
             session_id=message.session_id,

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lifecycle.errors import QueueUnavailable
-from lifecycle.ports import QueueMessage
+from lifecycle.ports import DeadLetter, QueueMessage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -54,16 +54,8 @@ class Received:
     delivery_count: int
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    message: QueueMessage
-    reason: str
-    delivery_count: int
-    enqueued_at: datetime
-
-
 class LocalQueue:
-    """The `Queue` port on a SQLite file, plus the receiving side the local runtime needs."""
+    """The `Queue` and `DeadLetters` ports on a SQLite file, plus the receiving side the local runtime needs."""
 
     def __init__(
         self,
@@ -182,10 +174,11 @@ class LocalQueue:
             (reason, lock_token),
         )
 
-    def dead_letters(self) -> list[DeadLetter]:
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The oldest `limit` dead letters, oldest first."""
         rows = self._db().execute(
             "SELECT message_id, session_id, body, attempt, source, reason, delivery_count, enqueued_at"
-            " FROM messages WHERE state = 'dead' ORDER BY seq"
+            " FROM messages WHERE state = 'dead' ORDER BY seq LIMIT ?", (limit,)
         ).fetchall()
         return [
             DeadLetter(
@@ -196,6 +189,17 @@ class LocalQueue:
             )
             for r in rows
         ]
+
+    def replay(self, message_id: str) -> bool:
+        """Put dead letter `message_id` back in its place in the queue as a replay; False if there is none.
+
+        Unlike Service Bus (a copy under a new id), the row itself goes back: duplicate
+        detection only looks at sends, and the message keeps its place in its session.
+        """
+        try:
+            return self.resubmit(message_id)
+        except sqlite3.Error as error:
+            raise QueueUnavailable(f"local queue: {error}") from error
 
     def resubmit(self, message_id: str, *, source: str = "replay") -> bool:
         """Move a dead-lettered message back to the queue (replay); False if there is none."""

@@ -10,8 +10,10 @@ refuses before any function runs, this server refuses too, without calling one:
     400  a Content-Length or chunk size that is not a number
     408  a body that does not arrive within `timeout` seconds (the connection is closed)
 
-Every socket has that timeout, so a slow or silent client holds a thread for
-`timeout` seconds at most. Headers and bodies are never logged (bearer tokens, e-mails).
+Every socket has that timeout, and a body has it as a whole (not per read), so a slow,
+silent or trickling client holds a thread for about `timeout` seconds at most while it
+sends its body. (The request line and headers have the per-read timeout only.)
+Headers and bodies are never logged (bearer tokens, e-mails).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -84,6 +87,13 @@ class _Server(ThreadingHTTPServer):
         with self.connections_lock:
             self.connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback on stderr: a line of prose in a log of JSON lines.
+        # A client that vanished mid-request (the marketplace timed out, a reset) is weather.
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError | TimeoutError):
+            get_logger("lifecycle.local.http").error("http.connection_failed", error_type=type(error).__name__)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -157,24 +167,41 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         cap = self._server.max_body_bytes
+        # One deadline for the whole body: the socket's timeout bounds each read only, and a
+        # client trickling a byte at a time would otherwise hold this thread for ever.
+        deadline = time.monotonic() + self._server.request_timeout
         try:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                return self._read_chunked(cap)
+                return self._read_chunked(cap, deadline)
             length = _number(self.headers.get("Content-Length") or "0", 10)
             if length > cap:
                 raise _BodyRefused(413, f"body larger than {cap} bytes")
-            body = self.rfile.read(length) if length else b""
+            body = self._read_exactly(length, deadline)
         except TimeoutError:
             raise _BodyRefused(408, "the body did not arrive in time") from None
         if len(body) < length:
             raise _BodyRefused(400, "the body ended early")
         return body
 
-    def _read_chunked(self, cap: int) -> bytes:
+    def _read_exactly(self, length: int, deadline: float) -> bytes:
+        """Up to `length` bytes (fewer if the client closes); TimeoutError past `deadline`."""
+        body = bytearray()
+        while len(body) < length:
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            part = self.rfile.read1(length - len(body))  # at most one read from the socket
+            if not part:
+                break
+            body += part
+        return bytes(body)
+
+    def _read_chunked(self, cap: int, deadline: float) -> bytes:
         # The marketplace's sender may stream (.NET does for some content): a refused chunked
         # ChangePlan would be a 4xx, i.e. a rejection, so chunked bodies are read, not refused.
         body = bytearray()
         while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError
             size = _number(self.rfile.readline(100).split(b";")[0].strip().decode("ascii", "replace"), 16)
             if len(body) + size > cap:
                 raise _BodyRefused(413, f"body larger than {cap} bytes")
@@ -182,7 +209,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
                     pass  # trailers: nothing of ours uses them
                 return bytes(body)
-            body += self.rfile.read(size)
+            chunk = self._read_exactly(size, deadline)
+            if len(chunk) < size:
+                raise _BodyRefused(400, "the body ended early")
+            body += chunk
             self.rfile.readline(3)  # the CRLF after each chunk
 
     def _send(self, response: func.HttpResponse) -> None:

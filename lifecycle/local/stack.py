@@ -3,9 +3,11 @@
     start  Azurite (tables kept under the state dir) -> the sandbox (identity and truth
            from the state dir, auto-accept 10 s) -> the worker (`build` on Azurite, the
            sandbox and the LocalQueue) -> our HTTP server, and the sandbox told to deliver
-           to it -> the processing loops -> stack.json (from now on the CLI finds us)
+           to it -> the processing loops -> the reconcile timer (RECONCILE_SCHEDULE) ->
+           stack.json (from now on the CLI finds us)
     stop   the reverse: stack.json goes first, then the server (no new deliveries), the
-           loops (each finishes the message in hand), the sandbox (its truth saved), Azurite
+           timer (a run in progress ends at its next page), the loops (each finishes the
+           message in hand), the sandbox (its truth saved), Azurite
 
 A second start on the same state dir reuses Azurite's data, the queue file and the
 sandbox's identity and truth (`lifecycle.local.state`); a start while another stack runs
@@ -15,6 +17,7 @@ on it is refused.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import threading
@@ -24,14 +27,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lifecycle.bootstrap import Worker, build
-from lifecycle.entrypoints import http
+from lifecycle.bootstrap import dispatcher as dispatcher_of
+from lifecycle.entrypoints import activation, http, ops
 from lifecycle.entrypoints.processor import handle_message
 from lifecycle.local import state
 from lifecycle.local.azurite import Azurite, find_executable
 from lifecycle.local.queue import LocalQueue
 from lifecycle.local.runner import Runner
+from lifecycle.local.schedule import Schedule
 from lifecycle.local.server import LocalServer, Route
+from lifecycle.local.timer import ReconcileTimer
 from lifecycle.logs import get_logger
+from lifecycle.product.dispatcher import DispatcherThread
 from lifecycle.sandbox import Sandbox
 from lifecycle.settings import Settings
 from lifecycle.store.table import TableSubscriptionStore
@@ -59,7 +66,19 @@ def worker_routes(worker: Worker, *checks: http.Check) -> list[Route]:
     return [
         Route("POST", "marketplace/webhook", lambda request: http.webhook(request, worker.webhook)),
         Route("GET", "health", lambda request: http.health(request, *checks)),
+        # No key locally (loopback only); in Azure the route needs the function key.
+        Route("POST", "marketplace/activate", lambda request: activation.activate(request, worker.activation)),
+        *ops_routes(worker),
     ]
+
+
+def ops_routes(worker: Worker) -> list[Route]:
+    """The read-only ops API behind OPS_API_KEY, as Azure puts it behind the function key."""
+    key = worker.settings.ops_api_key
+    handlers = {"subscriptions": ops.subscriptions, "subscriptions/{id}": ops.subscription,
+                "subscriptions/{id}/events": ops.events, "entitlements": ops.entitlements}
+    return [Route("GET", route, ops.keyed(key, functools.partial(handler, service=lambda: worker.query)))
+            for route, handler in handlers.items()]
 
 
 class LocalStack:
@@ -74,6 +93,8 @@ class LocalStack:
         self._store: TableSubscriptionStore | None = None
         self._server: LocalServer | None = None
         self._runner: Runner | None = None
+        self._timer: ReconcileTimer | None = None
+        self._dispatcher: DispatcherThread | None = None
         self._saving = threading.Event()
         self._saver: threading.Thread | None = None
         self.info: state.StackInfo | None = None
@@ -91,12 +112,15 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+        self._log.info("ops_api.ready", url=f"{self.info.url}/api/subscriptions",
+                       key=("OPS_API_KEY" if self._base.ops_api_key else str(directory / state.OPS_KEY_FILE)))
         self._log.info("stack.ready", seconds=round(time.perf_counter() - started, 2), url=self.info.url,
                        sandbox=self.info.sandbox_control_url, state_dir=str(directory))
         return self.info
 
     def _start(self, directory: Path) -> state.StackInfo:
         options = self.options
+        schedule = Schedule.parse(self._base.reconcile_schedule)  # a bad schedule stops the start before anything runs
         self._azurite = Azurite(find_executable(PROJECT_ROOT), port=options.azurite_port,
                                 location=directory / "azurite", log_path=directory / "azurite.log").start()
         who = state.identity(directory)
@@ -114,11 +138,15 @@ class LocalStack:
             openid_metadata_url=env["WEBHOOK_OPENID_METADATA_URL"],
             storage_connection_string=self._azurite.connection_string, storage_table_endpoint="",
             local_queue_path=str(directory / "queue.sqlite"),
+            ops_api_key=self._base.ops_api_key or state.ops_key(directory),
         )
         self._store = TableSubscriptionStore.from_connection_string(settings.storage_connection_string,
                                                                     settings.table_prefix)
         queue = LocalQueue(Path(settings.local_queue_path))
-        worker = build(settings, store=self._store, queue=queue)
+        worker = build(settings, store=self._store, queue=queue, on_product_event=self._nudge_dispatcher)
+        dispatcher = dispatcher_of(worker)  # None without PRODUCT_EVENTS_URL
+        if dispatcher is not None:
+            self._dispatcher = DispatcherThread(dispatcher).start()
 
         def local_queue() -> None:
             queue.depth()  # a cheap local read: the queue file is there and readable
@@ -127,6 +155,7 @@ class LocalStack:
         sandbox.webhook_url = f"{self._server.url}/api/marketplace/webhook"
         self._runner = Runner(queue, lambda message: handle_message(message, worker.processing, queue, worker.clock),
                               loops=options.loops).start()
+        self._timer = ReconcileTimer(schedule, lambda progress: worker.reconcile.run(progress=progress)).start()
         self._saver = threading.Thread(target=self._autosave, name="sandbox-autosave", daemon=True)
         self._saver.start()
         info = state.StackInfo(
@@ -149,6 +178,10 @@ class LocalStack:
             state.remove_info(directory, self.info.pid)
         if self._server is not None:
             self._server.stop()
+        if self._dispatcher is not None:
+            self._dispatcher.stop()  # what it did not send stays in the outbox for the next start
+        if self._timer is not None and not self._timer.stop():
+            self._log.warning("stack.reconcile_still_busy", hint="its lease expires on its own")
         if self._runner is not None and not self._runner.stop():
             self._log.warning("stack.loop_still_busy", hint="its message is redelivered on the next start")
         self._saving.set()
@@ -163,8 +196,13 @@ class LocalStack:
         if self._azurite is not None:
             self._azurite.stop()
             self._log.info("stack.stopped", seconds=round(time.perf_counter() - began, 2))
-        self._server = self._runner = self._sandbox = self._store = self._azurite = self._saver = None
+        self._dispatcher = None
+        self._server = self._runner = self._timer = self._sandbox = self._store = self._azurite = self._saver = None
         self.info = None
+
+    def _nudge_dispatcher(self, subscription_id: str) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.nudge(subscription_id)
 
     def _autosave(self) -> None:
         while not self._saving.wait(AUTOSAVE_SECONDS):

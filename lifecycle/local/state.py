@@ -3,6 +3,7 @@
     <state dir>/            `.local/` in the project unless told otherwise
       stack.json            while the stack runs: its pid, URLs and storage (discovery for the CLI)
       sandbox.json          the sandbox's tenant, client id and secret: stable across restarts (0600)
+      ops-api-key           the local ops API's key, made once unless OPS_API_KEY is set (0600)
       marketplace.json      the sandbox's truth: subscriptions, landing-page tokens, operations
       queue.sqlite          the durable local queue
       azurite/, azurite.log Azurite's tables and its output
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # the CLI reads stack.json often: it should not load the whol
 
 STACK_FILE = "stack.json"
 IDENTITY_FILE = "sandbox.json"
+OPS_KEY_FILE = "ops-api-key"
 MARKETPLACE_FILE = "marketplace.json"
 SNAPSHOT_VERSION = 1
 
@@ -113,6 +115,22 @@ def identity(state_dir: Path) -> Identity:
         made = Identity(str(uuid.uuid4()), str(uuid.uuid4()), secrets.token_urlsafe(30))
         _write(path, asdict(made))
         return made
+
+
+def ops_key(state_dir: Path) -> str:
+    """The local ops API's key, made once: scripts keep working across restarts."""
+    path = state_dir / OPS_KEY_FILE
+    try:
+        key = path.read_text().strip()
+    except OSError:
+        key = ""
+    if not key:
+        key = secrets.token_urlsafe(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(key + "\n")
+    return key
 
 
 def save_marketplace(marketplace: Marketplace, state_dir: Path) -> None:

@@ -11,6 +11,12 @@ sandbox's authority skips Microsoft's instance discovery. Unset (production), th
 session behaves like any requests client, so an egress proxy or corporate CA set in the
 environment applies to MSAL as it does to httpx.
 
+The app proves who it is with a client secret, or (MARKETPLACE_CREDENTIAL=federated) with
+a client assertion: a token for `api://AzureADTokenExchange` issued to the Function App's
+managed identity, which the app registration trusts through a federated identity
+credential. MSAL calls the assertion only when it needs a new app token, and
+azure-identity caches the identity's token until shortly before it expires.
+
 Failures come out typed: refused credentials are a permanent MarketplaceForbidden
 (retrying cannot fix a wrong secret), network trouble a transient MarketplaceUnavailable.
 """
@@ -19,13 +25,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import msal
 import requests
 
 from lifecycle.errors import MarketplaceForbidden, MarketplaceUnavailable
-from lifecycle.settings import Settings, SettingsError
+from lifecycle.settings import MarketplaceCredential, Settings, SettingsError
 
 # OAuth error codes that mean "your configuration is wrong", not "try later".
 _PERMANENT_ERRORS = frozenset(
@@ -33,6 +40,48 @@ _PERMANENT_ERRORS = frozenset(
      "invalid_resource", "unsupported_grant_type"}
 )
 _UNAUTHORIZED = 401  # what Entra answers for refused client credentials; kept as the error's status
+TOKEN_EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default"  # noqa: S105 (an audience, not a secret)
+"""The audience Entra expects of a federated credential's assertion (public cloud)."""
+
+Assertion = Callable[[], str]
+"""Returns a current client assertion (a JWT) each time it is called."""
+
+
+class AccessTokenSource(Protocol):
+    """azure-identity's TokenCredential, as far as the assertion needs it."""
+
+    def get_token(self, *scopes: str) -> Any: ...
+
+
+class ManagedIdentityAssertion:
+    """The managed identity's token for `api://AzureADTokenExchange`, as MSAL's client assertion.
+
+    The credential is built on first call, so nothing connects at construction; it caches
+    the token and refreshes it before expiry, so calling this per MSAL request is cheap.
+    """
+
+    def __init__(self, client_id: str = "", *, credential: AccessTokenSource | None = None) -> None:
+        self._client_id = client_id
+        self._credential = credential
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        try:
+            return str(self._source().get_token(TOKEN_EXCHANGE_SCOPE).token)
+        except Exception as error:  # azure-identity's errors: no identity here, or its endpoint failing
+            raise MarketplaceUnavailable(
+                f"the managed identity{' ' + self._client_id if self._client_id else ''} could not issue the "
+                f"federated credential's assertion ({type(error).__name__}): check AZURE_CLIENT_ID and that "
+                "the app runs as that identity"
+            ) from None
+
+    def _source(self) -> AccessTokenSource:
+        with self._lock:
+            if self._credential is None:
+                from azure.identity import ManagedIdentityCredential  # loaded only in federated mode
+
+                self._credential = ManagedIdentityCredential(client_id=self._client_id or None)
+            return self._credential
 
 
 class TokenProvider(Protocol):
@@ -71,13 +120,19 @@ _REFRESH_EARLY_SECONDS = 300.0
 class MsalTokenProvider:
     """Client-credentials tokens for `settings.marketplace_scope`, cached by MSAL."""
 
-    def __init__(self, settings: Settings) -> None:
-        for name, value in (("MARKETPLACE_TENANT_ID", settings.tenant_id),
-                            ("MARKETPLACE_CLIENT_ID", settings.client_id),
-                            ("MARKETPLACE_CLIENT_SECRET", settings.client_secret)):
+    def __init__(self, settings: Settings, *, assertion: Assertion | None = None,
+                 transport: requests.adapters.BaseAdapter | None = None) -> None:
+        """`assertion` replaces the managed identity in federated mode, `transport` MSAL's HTTP (tests)."""
+        self._federated = settings.marketplace_credential is MarketplaceCredential.FEDERATED
+        required = [("MARKETPLACE_TENANT_ID", settings.tenant_id), ("MARKETPLACE_CLIENT_ID", settings.client_id)]
+        if not self._federated:
+            required.append(("MARKETPLACE_CLIENT_SECRET", settings.client_secret))
+        for name, value in required:
             if not value:
                 raise SettingsError(f"{name} is not set: the Fulfillment API needs the offer's Entra app")
         self._settings = settings
+        self._assertion = assertion or ManagedIdentityAssertion(settings.managed_identity_client_id)
+        self._transport = transport
         self._app: Any = None
         self._lock = threading.Lock()
         self._cached: tuple[str, float] = ("", 0.0)
@@ -109,6 +164,8 @@ class MsalTokenProvider:
     def _build(self) -> Any:
         settings = self._settings
         session = _TimeoutSession(settings.api_timeout_seconds)
+        if self._transport is not None:
+            session.mount("https://", self._transport)
         options: dict[str, Any] = {}
         if settings.authority_ca_bundle:
             session.trust_env = False
@@ -118,7 +175,7 @@ class MsalTokenProvider:
         try:
             return msal.ConfidentialClientApplication(
                 settings.client_id,
-                client_credential=settings.client_secret,
+                client_credential=self._credential(),
                 authority=settings.authority,
                 http_client=session,
                 **options,
@@ -132,15 +189,23 @@ class MsalTokenProvider:
                 status=_UNAUTHORIZED,
             ) from None
 
+    def _credential(self) -> str | dict[str, Any]:
+        if self._federated:
+            return {"client_assertion": self._assertion}  # a callable: MSAL asks it for each new token
+        return self._settings.client_secret
+
     def _failure(self, result: dict[str, Any]) -> Exception:
         code = str(result.get("error") or "unknown_error")
         # The description's first line carries the AADSTS code; later lines are trace ids.
         description = str(result.get("error_description") or "").strip().splitlines()[:1]
         detail = f"{code}: {description[0][:200]}" if description else code
         if code in _PERMANENT_ERRORS:
+            proof = ("the app registration's federated credential (issuer .../{tenant}/v2.0, subject = the "
+                     "managed identity's principal id, audience api://AzureADTokenExchange)" if self._federated
+                     else "MARKETPLACE_CLIENT_SECRET")
             return MarketplaceForbidden(
                 f"Entra refused the client credentials ({detail}). Check MARKETPLACE_CLIENT_ID, "
-                f"MARKETPLACE_CLIENT_SECRET and MARKETPLACE_TENANT_ID against the app registration named in "
+                f"{proof} and MARKETPLACE_TENANT_ID against the app registration named in "
                 f"the offer's Technical configuration in Partner Center (client id {self._settings.client_id}, "
                 f"tenant {self._settings.tenant_id})",
                 status=_UNAUTHORIZED,

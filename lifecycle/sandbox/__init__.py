@@ -13,7 +13,7 @@ worker except the marketplace API's app id.
 
 from __future__ import annotations
 
-from lifecycle.sandbox.clock import ManualClock, SystemClock
+from lifecycle.sandbox.clock import ManualClock, ScaledClock, SystemClock
 from lifecycle.sandbox.entra import Entra
 from lifecycle.sandbox.errors import SandboxError
 from lifecycle.sandbox.marketplace import Marketplace
@@ -30,6 +30,7 @@ __all__ = [
     "OperationRecord",
     "Sandbox",
     "SandboxError",
+    "ScaledClock",
     "SystemClock",
     "WebhookSender",
 ]

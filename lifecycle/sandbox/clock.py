@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
@@ -42,6 +43,28 @@ class ManualClock:
         with self._lock:
             self._now += timedelta(seconds=seconds)
             return self._now
+
+
+class ScaledClock:
+    """Wall time sped up `scale` times: the 10-second window passes in 10 / `scale` real seconds.
+
+    For long runs (the soak) that must see many windows expire without waiting for them;
+    only the marketplace's own deadlines and timestamps move faster, never the worker's.
+    """
+
+    def __init__(self, scale: float, start: datetime | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be positive")
+        self.scale = scale
+        self._start = start or datetime.now(UTC)
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.monotonic() - self._origin) * self.scale)
+
+    def wall_seconds(self, marketplace_seconds: float) -> float:
+        """How long `marketplace_seconds` of this clock take in real time."""
+        return marketplace_seconds / self.scale
 
 
 def ms_timestamp(moment: datetime) -> str:

@@ -5,7 +5,14 @@ ignored), so the checks that can refuse a change run here, cheaply: the subscrip
 known (our state, or one API call), it is not Unsubscribed, the target plan is in the
 offer's catalog and the quantity within that plan's seats. Plans are cached per subscription
 (private plans differ by customer) and refetched once before a plan is called unknown.
-Anything transient raises (the webhook answers 5xx: not a rejection).
+Our state may lag the marketplace's (the processor runs behind the queue), so a refusal
+is confirmed against a fresh GET of the subscription before it is answered; an accept
+costs no extra call. Anything transient raises (the webhook answers 5xx: not a rejection).
+
+Last, a change that passes these checks is put to the product's veto when one is
+configured. Its budget is the smaller of its own timeout and what is left of our share of
+the window (`window_seconds`, counted from the start of the check, so the API calls
+already made count against it); the veto answers its configured default when time runs out.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from lifecycle.domain.events import ChangePlan, ChangeQuantity, Event
 from lifecycle.domain.model import Plan, Status, Subscription
-from lifecycle.ports import MarketplaceApi
+from lifecycle.ports import MarketplaceApi, ProductVeto
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +45,14 @@ class ChangePolicy:
         *,
         catalog_ttl_seconds: float = 300.0,
         monotonic: Callable[[], float] = time.monotonic,
+        veto: ProductVeto | None = None,
+        veto_timeout_seconds: float = 2.0,
+        window_seconds: float = 7.0,  # of the marketplace's 10 s: room left for the record and the enqueue
     ) -> None:
         self._api = api
+        self._veto = veto
+        self._veto_timeout = veto_timeout_seconds
+        self._window = window_seconds
         self._ttl = catalog_ttl_seconds
         self._monotonic = monotonic
         self._catalogs: dict[str, tuple[float, dict[str, Plan]]] = {}
@@ -48,8 +61,22 @@ class ChangePolicy:
     def check(self, event: Event, state: Subscription | None) -> Verdict:
         if not isinstance(event, ChangePlan | ChangeQuantity):
             return ACCEPT
+        started = self._monotonic()
         event = self._with_target(event)
         subscription = state or self._api.get_subscription(event.subscription_id)
+        verdict = self._judge(event, subscription)
+        if not verdict.accepted and state is not None:
+            # Our state lags the marketplace's while the queue has work (a plan change not yet
+            # processed): a refusal is final for the customer, so it must hold against the truth.
+            subscription = self._api.get_subscription(event.subscription_id)
+            verdict = self._judge(event, subscription)
+        if not verdict.accepted or self._veto is None:
+            return verdict
+        budget = min(self._veto_timeout, self._window - (self._monotonic() - started))
+        answer = self._veto.review(event, subscription, timeout=budget)
+        return ACCEPT if answer.accept else Verdict(False, answer.reason)
+
+    def _judge(self, event: ChangePlan | ChangeQuantity, subscription: Subscription) -> Verdict:
         if subscription.status is Status.UNSUBSCRIBED:
             return Verdict(False, "the subscription is Unsubscribed: it cannot change")
         plans, cached = self._catalog(subscription)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lifecycle.domain.events import Action, ChangePlan, ChangeQuantity, Event, Source, UnknownAction
-from lifecycle.domain.history import Acknowledge, NotifyProduct, Outcome, RecordHistory
-from lifecycle.domain.lifecycle import ACKNOWLEDGED, Decision, Delivery, decide
+from lifecycle.domain.history import Acknowledge, ChangeKind, NotifyProduct, Outcome, RecordHistory
+from lifecycle.domain.lifecycle import ACKNOWLEDGED, OUTCOME_OF, Decision, Delivery, decide
 from lifecycle.domain.model import OperationStatus, Subscription
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
 from lifecycle.errors import (
@@ -24,6 +24,7 @@ from lifecycle.errors import (
     MarketplaceConflict,
     MarketplaceNotFound,
     PermanentError,
+    TransientError,
     UnverifiedEvent,
 )
 from lifecycle.logs import get_logger
@@ -91,6 +92,8 @@ class ProcessingService:
     def _process_once(self, event: Event, source: Source, payload: str, log: Any) -> Processed:
         record = self._store.delivery(event.subscription_id, event.operation_id)
         if record is not None and record.status.is_final:
+            if record.status is DeliveryStatus.APPLIED:
+                self._notify_again(event, log)
             return Processed(Outcome.DUPLICATE, None, "delivery already processed")
         snapshot = self._store.load(event.subscription_id)
         state = snapshot.subscription if snapshot else None
@@ -186,9 +189,27 @@ class ProcessingService:
             return
         self._store.commit(Commit(subscription=decision.state, expected=snapshot, history=history, delivery=done))
 
+    def _notify_again(self, event: Event, log: Any) -> None:
+        """Tell the product again what this applied delivery changed: a crash may have come
+        between our commit and the notification (the message was not completed, so it came
+        back). The product port is idempotent per operation and change, so nothing is told twice.
+        """
+        snapshot = self._store.load(event.subscription_id)
+        if snapshot is None or snapshot.subscription.last_operation_id != event.operation_id:
+            return  # a later change was applied since: this one was told before it
+        entries = [e for e in reversed(self._store.history(event.subscription_id))
+                   if e.operation_id == event.operation_id and e.changes
+                   and e.outcome in (Outcome.APPLIED, Outcome.RESYNCED)]
+        for entry in entries:
+            kind = ChangeKind.RESYNCED if entry.outcome is Outcome.RESYNCED else OUTCOME_OF[entry.action].change
+            self._notify(NotifyProduct(kind, snapshot.subscription), event, log)
+
     def _notify(self, effect: NotifyProduct, event: Event, log: Any) -> None:
         try:
             self._product.notify(effect.change, effect.subscription, operation_id=event.operation_id)
+        except TransientError:
+            # The outbox could not be written: the message comes back and `_notify_again` writes it.
+            raise
         except Exception as error:  # the product must never block the marketplace path
             log.warning("product.notify_failed", change=effect.change.value, error_type=type(error).__name__)
 

@@ -113,11 +113,12 @@ class Examiner:
                 except ConcurrencyConflict:
                     self._log.info("reconcile.conflict_retry", subscription_id=theirs.id, attempt=attempt)
                     continue
-                self._notify(repair.state)
+            untold = self._notify(repair.state) if repair is not None else ""
             operations: tuple[Finding, ...] = ()
             problem = ""
             if any(f.kind in DRIFT for f in findings) or (self._all_operations and theirs.status in ACTIVE):
                 operations, problem = self._outstanding(theirs.id)
+            problem = "; ".join(text for text in (untold, problem) if text)
             return Examined(findings + operations, repaired=repair is not None, problem=problem)
         raise ConcurrencyConflict(f"still changing after {self._max_conflicts} attempts")
 
@@ -142,13 +143,20 @@ class Examiner:
         except LifecycleError as error:
             return (), self._problem(subscription_id, error)
 
-    def _notify(self, state: Subscription) -> None:
+    def _notify(self, state: Subscription) -> str:
+        """Tell the product of a repair; a problem for the run's record when that failed.
+
+        The repair stays committed (the run goes on), so a failure here is not retried by a
+        later run, which finds no drift: the run's errors are where ops learn of it.
+        """
         if self._product is None:
-            return
+            return ""
         try:
             self._product.notify(ChangeKind.RESYNCED, state, operation_id=f"reconcile:{self._run_id}")
         except Exception as error:  # the product's outage must not stop the run, nor undo the repair
             self._log.warning("product.notify_failed", subscription_id=state.id, error_type=type(error).__name__)
+            return f"{state.id}: repaired, but the product was not told ({type(error).__name__})"
+        return ""
 
     def _guarded(self, subscription_id: str, work: Callable[[], Examined]) -> Examined:
         try:

@@ -1,5 +1,6 @@
 """The subscription store adapter: `table.TableSubscriptionStore` on Azure Table Storage.
 
-`codec` (entities <-> domain values, the row layout) imports only the standard library,
-so the in-memory fake can share it without pulling in the Azure SDK.
+`codec` (subscription, history and delivery rows), `ledger` (reconciliation's rows),
+`index` (the ops index's rows) and `properties` import only the standard library, so the
+in-memory fake can share them without pulling in the Azure SDK.
 """

@@ -5,15 +5,10 @@
     RowKey "op|{escape(operation id)}" one DeliveryRecord
     RowKey "state"                    the Subscription and Version (history entries so far)
 
-Reconciliation keeps its own rows in one reserved partition, LEDGER_PARTITION ("%reconcile":
-"%" is always escaped in a subscription's key, so no subscription can map onto it):
-
-    RowKey "run|{inverted start}|{run id}"  one RunRecord; newest sorts first
-    RowKey "tombstone|{escape(id)}"         one Tombstone
-    RowKey "lease|{name}"                   who holds a lease, and until when
-
-Standard library only, so the in-memory fake can round-trip through it too and mangle
-exactly what the real store would. Absent properties mean None: the SDK omits None.
+Reconciliation's rows live in `ledger`, the ops index's in `index`; property conversions
+shared by all three in `properties`. Standard library only, so the in-memory fake can
+round-trip through it too and mangle exactly what the real store would. Absent properties
+mean None: the SDK omits None.
 """
 
 from __future__ import annotations
@@ -22,14 +17,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 from lifecycle.domain.events import Action, Source
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
 from lifecycle.domain.model import ChangeTimes, Status, Subscription, Term
-from lifecycle.domain.reconcile import Finding, FindingKind, Remedy, RunRecord, RunStatus, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
+from lifecycle.store.properties import aware, int_property, plain_int, utc, utc_or_none
 
 Entity = dict[str, Any]
 
@@ -37,13 +32,8 @@ STATE_ROW = "state"
 HISTORY_PREFIX = "history|"
 HISTORY_END = "history}"  # "}" follows "|": the exclusive upper bound of every history row
 DELIVERY_PREFIX = "op|"
-LEDGER_PARTITION = "%reconcile"
-RUN_PREFIX, RUN_END = "run|", "run}"
-TOMBSTONE_PREFIX, TOMBSTONE_END = "tombstone|", "tombstone}"
-LEASE_PREFIX = "lease|"
 MAX_TRANSACTION_OPS = 100  # the service's limit for one entity group transaction
 _SEQ_LIMIT = 10**10  # 10 digits of history per subscription is far beyond any real lifetime
-_INT32 = range(-(2**31), 2**31)
 
 # Table keys forbid / \ # ? and control characters; "%" is escaped too so the mapping reverses.
 _FORBIDDEN = frozenset("/\\#?%") | frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
@@ -129,7 +119,7 @@ def encode_state(subscription: Subscription, version: int) -> Entity:
         "PublisherId": subscription.publisher_id,
         "OfferId": subscription.offer_id,
         "PlanId": subscription.plan_id,
-        "Quantity": _int(subscription.quantity),
+        "Quantity": int_property(subscription.quantity),
         "Status": subscription.status.value,
         "TermUnit": term.unit,
         # ISO dates sort and compare as text, which is all ops queries need of them
@@ -142,11 +132,11 @@ def encode_state(subscription: Subscription, version: int) -> Entity:
         "PurchaserTenantId": subscription.purchaser_tenant_id,
         "SandboxType": subscription.sandbox_type,
         "LastOperationId": subscription.last_operation_id,
-        "LastOperationAt": _aware(subscription.last_operation_at),
-        "StatusChangedAt": _aware(subscription.changed_at.status),
-        "PlanChangedAt": _aware(subscription.changed_at.plan),
-        "QuantityChangedAt": _aware(subscription.changed_at.quantity),
-        "TermChangedAt": _aware(subscription.changed_at.term),
+        "LastOperationAt": aware(subscription.last_operation_at),
+        "StatusChangedAt": aware(subscription.changed_at.status),
+        "PlanChangedAt": aware(subscription.changed_at.plan),
+        "QuantityChangedAt": aware(subscription.changed_at.quantity),
+        "TermChangedAt": aware(subscription.changed_at.term),
     }
 
 
@@ -158,7 +148,7 @@ def decode_state(entity: Mapping[str, Any]) -> tuple[Subscription, int]:
         publisher_id=entity.get("PublisherId", ""),
         offer_id=entity.get("OfferId", ""),
         plan_id=entity.get("PlanId", ""),
-        quantity=_plain_int(entity.get("Quantity")),
+        quantity=plain_int(entity.get("Quantity")),
         status=Status(entity["Status"]),
         term=Term(
             unit=entity.get("TermUnit", ""),
@@ -172,15 +162,15 @@ def decode_state(entity: Mapping[str, Any]) -> tuple[Subscription, int]:
         purchaser_tenant_id=entity.get("PurchaserTenantId", ""),
         sandbox_type=entity.get("SandboxType", "None"),
         last_operation_id=entity.get("LastOperationId"),
-        last_operation_at=_utc_or_none(entity.get("LastOperationAt")),
+        last_operation_at=utc_or_none(entity.get("LastOperationAt")),
         changed_at=ChangeTimes(
-            status=_utc_or_none(entity.get("StatusChangedAt")),
-            plan=_utc_or_none(entity.get("PlanChangedAt")),
-            quantity=_utc_or_none(entity.get("QuantityChangedAt")),
-            term=_utc_or_none(entity.get("TermChangedAt")),
+            status=utc_or_none(entity.get("StatusChangedAt")),
+            plan=utc_or_none(entity.get("PlanChangedAt")),
+            quantity=utc_or_none(entity.get("QuantityChangedAt")),
+            term=utc_or_none(entity.get("TermChangedAt")),
         ),
     )
-    return subscription, _plain_int(entity["Version"]) or 0
+    return subscription, plain_int(entity["Version"]) or 0
 
 
 def encode_history(entry: HistoryEntry, seq: int) -> Entity:
@@ -193,9 +183,9 @@ def encode_history(entry: HistoryEntry, seq: int) -> Entity:
         "Action": entry.action.value,
         "Source": entry.source.value,
         "Outcome": entry.outcome.value,
-        "RecordedAt": _aware(entry.recorded_at),
+        "RecordedAt": aware(entry.recorded_at),
         "ActivityId": entry.activity_id,
-        "EventTime": _aware(entry.event_time),
+        "EventTime": aware(entry.event_time),
         "Changes": json.dumps(changes, ensure_ascii=False),
         "Reason": entry.reason,
     }
@@ -209,9 +199,9 @@ def decode_history(entity: Mapping[str, Any]) -> HistoryEntry:
         action=Action(entity["Action"]),
         source=Source(entity["Source"]),
         outcome=Outcome(entity["Outcome"]),
-        recorded_at=_utc(entity["RecordedAt"]),
+        recorded_at=utc(entity["RecordedAt"]),
         activity_id=entity.get("ActivityId", ""),
-        event_time=_utc_or_none(entity.get("EventTime")),
+        event_time=utc_or_none(entity.get("EventTime")),
         changes=changes,
         reason=entity.get("Reason", ""),
     )
@@ -223,10 +213,10 @@ def encode_delivery(record: DeliveryRecord) -> Entity:
         "RowKey": delivery_row(record.operation_id),
         "Action": record.action,
         "Status": record.status.value,
-        "ReceivedAt": _aware(record.received_at),
-        "UpdatedAt": _aware(record.updated_at),
+        "ReceivedAt": aware(record.received_at),
+        "UpdatedAt": aware(record.updated_at),
         "ActivityId": record.activity_id,
-        "Attempts": _int(record.attempts),
+        "Attempts": int_property(record.attempts),
         "Outcome": record.outcome,
         "Reason": record.reason,
         "Payload": record.payload,
@@ -239,139 +229,11 @@ def decode_delivery(entity: Mapping[str, Any]) -> DeliveryRecord:
         operation_id=unescape_key(entity["RowKey"][len(DELIVERY_PREFIX) :]),
         action=entity.get("Action", ""),
         status=DeliveryStatus(entity["Status"]),
-        received_at=_utc(entity["ReceivedAt"]),
-        updated_at=_utc(entity["UpdatedAt"]),
+        received_at=utc(entity["ReceivedAt"]),
+        updated_at=utc(entity["UpdatedAt"]),
         activity_id=entity.get("ActivityId", ""),
-        attempts=_plain_int(entity.get("Attempts")) or 0,
+        attempts=plain_int(entity.get("Attempts")) or 0,
         outcome=entity.get("Outcome", ""),
         reason=entity.get("Reason", ""),
         payload=entity.get("Payload", ""),
     )
-
-
-def _int(value: int | None) -> int | tuple[str, str] | None:
-    # The SDK sends a bare int as Int32 and refuses larger ones; wider values need the type spelt out.
-    if value is None or value in _INT32:
-        return value
-    return (str(value), "Edm.Int64")
-
-
-def _plain_int(value: Any) -> int | None:
-    # Int64 properties come back as the SDK's EntityProperty, a (value, type) named tuple.
-    return int(value[0]) if isinstance(value, tuple) else value
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # The SDK would read a naive datetime as local time; refuse it rather than shift it silently.
-    if value is not None and value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value.isoformat()}: the store needs timezone-aware times")
-    return value
-
-
-def _utc(value: datetime) -> datetime:
-    # A plain datetime, not the SDK's subclass, so no SDK type travels inward.
-    utc = value.astimezone(UTC)
-    return datetime.combine(utc.date(), utc.timetz())
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROS_LIMIT = 10**17  # microseconds: past the year 5000
-_MAX_TEXT = 30_000  # a String property holds 64 KiB of UTF-16: stay well inside it
-
-
-def run_row(run: RunRecord) -> str:
-    _aware(run.started_at)
-    micros = (run.started_at - _EPOCH) // timedelta(microseconds=1)
-    return f"{RUN_PREFIX}{_MICROS_LIMIT - micros:017d}|{escape_key(run.run_id)}"
-
-
-def encode_run(run: RunRecord) -> Entity:
-    return {
-        "PartitionKey": LEDGER_PARTITION,
-        "RowKey": run_row(run),
-        "RunId": run.run_id,
-        "StartedAt": _aware(run.started_at),
-        "FinishedAt": _aware(run.finished_at),
-        "DryRun": run.dry_run,
-        "Status": run.status.value,
-        "Pages": run.pages,
-        "Listed": run.listed,
-        "Known": run.known,
-        "Skipped": run.skipped,
-        "Counts": json.dumps({kind.value: count for kind, count in run.counts.items()}),
-        "Repaired": run.repaired,
-        "Errors": run.errors,
-        "Error": run.error[:_MAX_TEXT],
-        "Problems": _bounded_json(list(run.problems)),
-        "Sample": _bounded_json([[f.subscription_id, f.kind.value, f.remedy.value, f.ours, f.theirs, f.detail]
-                                 for f in run.sample]),
-    }
-
-
-def decode_run(entity: Mapping[str, Any]) -> RunRecord:
-    return RunRecord(
-        run_id=entity["RunId"],
-        started_at=_utc(entity["StartedAt"]),
-        finished_at=_utc_or_none(entity.get("FinishedAt")),
-        dry_run=entity.get("DryRun", False),
-        status=RunStatus(entity["Status"]),
-        pages=entity.get("Pages", 0),
-        listed=entity.get("Listed", 0),
-        known=entity.get("Known", 0),
-        skipped=entity.get("Skipped", 0),
-        counts={FindingKind(kind): count for kind, count in json.loads(entity.get("Counts", "{}")).items()},
-        repaired=entity.get("Repaired", 0),
-        errors=entity.get("Errors", 0),
-        error=entity.get("Error", ""),
-        problems=tuple(json.loads(entity.get("Problems", "[]"))),
-        sample=tuple(Finding(sid, FindingKind(kind), Remedy(remedy), ours, theirs, detail)
-                     for sid, kind, remedy, ours, theirs, detail in json.loads(entity.get("Sample", "[]"))),
-    )
-
-
-def _bounded_json(items: list[Any]) -> str:
-    # Fewer items rather than a property the service refuses (and a run record never saved).
-    text = json.dumps(items, ensure_ascii=False)
-    while len(text) > _MAX_TEXT:
-        items = items[: len(items) // 2]
-        text = json.dumps(items, ensure_ascii=False)
-    return text
-
-
-def tombstone_row(subscription_id: str) -> str:
-    return TOMBSTONE_PREFIX + escape_key(subscription_id)
-
-
-def encode_tombstone(tombstone: Tombstone) -> Entity:
-    return {
-        "PartitionKey": LEDGER_PARTITION,
-        "RowKey": tombstone_row(tombstone.subscription_id),
-        "Reason": tombstone.reason[:_MAX_TEXT],
-        "CreatedAt": _aware(tombstone.created_at),
-    }
-
-
-def decode_tombstone(entity: Mapping[str, Any]) -> Tombstone:
-    return Tombstone(
-        subscription_id=unescape_key(entity["RowKey"][len(TOMBSTONE_PREFIX) :]),
-        reason=entity.get("Reason", ""),
-        created_at=_utc(entity["CreatedAt"]),
-    )
-
-
-def lease_row(name: str) -> str:
-    return LEASE_PREFIX + escape_key(name)
-
-
-def encode_lease(name: str, owner: str, expires_at: datetime) -> Entity:
-    return {"PartitionKey": LEDGER_PARTITION, "RowKey": lease_row(name), "Owner": owner,
-            "ExpiresAt": _aware(expires_at)}
-
-
-def decode_lease(entity: Mapping[str, Any]) -> tuple[str, datetime]:
-    """(owner, expires at) of a lease row."""
-    return entity.get("Owner", ""), _utc(entity["ExpiresAt"])

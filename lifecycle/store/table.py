@@ -1,8 +1,9 @@
 """TableSubscriptionStore: the SubscriptionStore port on Azure Table Storage (or Azurite).
 
-One table, `{prefix}subscriptions`, one partition per subscription (layout in `codec`), so
-a commit is one entity group transaction guarded by the state row's ETag. SDK errors are
-translated here and nowhere else:
+`{prefix}subscriptions`, one partition per subscription (layout in `codec`), so a commit
+is one entity group transaction guarded by the state row's ETag; `{prefix}index`, the ops
+index (`index`, `table_index`), written around it. SDK errors are translated here and
+nowhere else:
 
     EntityAlreadyExists, UpdateConditionNotSatisfied   -> ConcurrencyConflict
     any other azure.core error (5xx, timeouts, refused) -> StorageUnavailable (cause chained)
@@ -33,7 +34,9 @@ from lifecycle.domain.model import Subscription
 from lifecycle.domain.reconcile import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
-from lifecycle.store import codec
+from lifecycle.ports import Hit, Lookup, Reindexed
+from lifecycle.store import codec, index, ledger
+from lifecycle.store.table_index import TableIndex
 
 Credential = TokenCredential | AzureNamedKeyCredential | AzureSasCredential
 
@@ -57,8 +60,11 @@ class TableSubscriptionStore:
             raise ValueError(f"table name {name!r}: letters and digits only, starting with a letter")
         self._service = service
         self._name = name
+        self._index_name = f"{prefix}{index.TABLE_SUFFIX}"
         self._page_size = page_size  # 1000, the service's largest page: fewest round trips
         self._client: TableClient | None = None
+        self._index_client: TableClient | None = None
+        self._index = TableIndex(self._index_table, self.load)
 
     @classmethod
     def from_connection_string(
@@ -80,7 +86,12 @@ class TableSubscriptionStore:
     def table_name(self) -> str:
         return self._name
 
+    @property
+    def index_table_name(self) -> str:
+        return self._index_name
+
     def close(self) -> None:
+        self._index.close()
         self._service.close()
 
     def __enter__(self) -> TableSubscriptionStore:
@@ -109,8 +120,11 @@ class TableSubscriptionStore:
         operations += [(TransactionOperation.CREATE, row) for row in rows.history]
         if rows.delivery is not None:
             operations.append((TransactionOperation.UPSERT, rows.delivery, {"mode": UpdateMode.REPLACE}))
+        with _translated("index before commit"):
+            obsolete = self._index.before_commit(commit, rows.version)
         with _translated("commit"):
             results = self._table().submit_transaction(operations)
+        self._index.after_commit(obsolete)
         return Snapshot(commit.subscription, etag=results[0]["etag"], version=rows.version)
 
     def delivery(self, subscription_id: str, operation_id: str) -> DeliveryRecord | None:
@@ -163,29 +177,47 @@ class TableSubscriptionStore:
             for entity in pages:
                 yield codec.decode_state(entity)[0]
 
+    def find(self, lookup: Lookup | None, *, after: str = "", limit: int = 100) -> list[Hit]:
+        if lookup is not None:
+            with _translated("find in the index"):
+                return self._index.find(lookup, after=after, limit=limit)
+        # No index fits: the state rows themselves, in subscription key order.
+        with _translated("list subscriptions"):
+            pages = self._table().query_entities("RowKey eq @row and PartitionKey gt @after",
+                                                 parameters={"row": codec.STATE_ROW, "after": after},
+                                                 results_per_page=limit)
+            entities = list(itertools.islice(pages, limit))
+        return [Hit(entity["PartitionKey"], codec.decode_state(entity)[0]) for entity in entities]
+
+    def reindex(self) -> Reindexed:
+        with _translated("reindex"):
+            states = self._table().query_entities("RowKey eq @row", parameters={"row": codec.STATE_ROW},
+                                                  results_per_page=self._page_size)
+            return self._index.reindex(codec.decode_state(entity) for entity in states)
+
     def save_run(self, run: RunRecord) -> None:
         with _translated("save run"):
-            self._table().upsert_entity(codec.encode_run(run), mode=UpdateMode.REPLACE)
+            self._table().upsert_entity(ledger.encode_run(run), mode=UpdateMode.REPLACE)
 
     def runs(self, limit: int = 10) -> list[RunRecord]:
         # Run row keys invert the start time, so the first `limit` rows are the newest runs.
-        entities = self._ledger("list runs", codec.RUN_PREFIX, codec.RUN_END, min(max(limit, 1), 1000))
-        return [codec.decode_run(entity) for entity in itertools.islice(entities, max(limit, 0))]
+        entities = self._ledger("list runs", ledger.RUN_PREFIX, ledger.RUN_END, min(max(limit, 1), 1000))
+        return [ledger.decode_run(entity) for entity in itertools.islice(entities, max(limit, 0))]
 
     def tombstone(self, tombstone: Tombstone) -> None:
         with _translated("tombstone"):
-            self._table().upsert_entity(codec.encode_tombstone(tombstone), mode=UpdateMode.REPLACE)
+            self._table().upsert_entity(ledger.encode_tombstone(tombstone), mode=UpdateMode.REPLACE)
 
     def untombstone(self, subscription_id: str) -> None:
         with _translated("untombstone"):  # the SDK treats deleting a missing row as done
-            self._table().delete_entity(codec.LEDGER_PARTITION, codec.tombstone_row(subscription_id))
+            self._table().delete_entity(ledger.LEDGER_PARTITION, ledger.tombstone_row(subscription_id))
 
     def tombstones(self) -> Iterator[Tombstone]:
-        for entity in self._ledger("list tombstones", codec.TOMBSTONE_PREFIX, codec.TOMBSTONE_END, self._page_size):
-            yield codec.decode_tombstone(entity)
+        for entity in self._ledger("list tombstones", ledger.TOMBSTONE_PREFIX, ledger.TOMBSTONE_END, self._page_size):
+            yield ledger.decode_tombstone(entity)
 
     def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
-        entity = codec.encode_lease(name, owner, now + ttl)
+        entity = ledger.encode_lease(name, owner, now + ttl)
         with _translated("acquire lease"):
             table = self._table()
             try:
@@ -194,8 +226,8 @@ class TableSubscriptionStore:
             except ResourceExistsError:
                 pass
             try:
-                current = table.get_entity(codec.LEDGER_PARTITION, entity["RowKey"])
-                holder, expires_at = codec.decode_lease(current)
+                current = table.get_entity(ledger.LEDGER_PARTITION, entity["RowKey"])
+                holder, expires_at = ledger.decode_lease(current)
                 if holder != owner and expires_at > now:
                     return False
                 # Guarded by the ETag just read: of two takers of an expired lease, one wins.
@@ -209,18 +241,23 @@ class TableSubscriptionStore:
         with _translated("release lease"):
             table = self._table()
             try:
-                current = table.get_entity(codec.LEDGER_PARTITION, codec.lease_row(name))
-                if codec.decode_lease(current)[0] == owner:
-                    table.delete_entity(codec.LEDGER_PARTITION, codec.lease_row(name), etag=current.metadata["etag"],
+                current = table.get_entity(ledger.LEDGER_PARTITION, ledger.lease_row(name))
+                if ledger.decode_lease(current)[0] == owner:
+                    table.delete_entity(ledger.LEDGER_PARTITION, ledger.lease_row(name), etag=current.metadata["etag"],
                                         match_condition=MatchConditions.IfNotModified)
             except (ResourceNotFoundError, ResourceModifiedError):
                 pass  # expired and taken over, or gone: it is not ours to release
 
     def _ledger(self, doing: str, first: str, end: str, page_size: int) -> Iterator[dict[str, Any]]:
         query = "PartitionKey eq @pk and RowKey ge @first and RowKey lt @end"
-        bounds = {"pk": codec.LEDGER_PARTITION, "first": first, "end": end}
+        bounds = {"pk": ledger.LEDGER_PARTITION, "first": first, "end": end}
         with _translated(doing):
             yield from self._table().query_entities(query, parameters=bounds, results_per_page=page_size)
+
+    def _index_table(self) -> TableClient:
+        if self._index_client is None:
+            self._index_client = self._service.create_table_if_not_exists(self._index_name)
+        return self._index_client
 
     def _table(self) -> TableClient:
         # Two threads may both create it on first use; creating an existing table is harmless.

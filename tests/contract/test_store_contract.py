@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.data.tables import TableServiceClient
 
 from lifecycle.domain.events import Action, Source
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
@@ -26,19 +24,6 @@ from tests.fakes import FakeSubscriptionStore
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 ODD_IDS = ["a/b", "c\\d", "e#f", "g?h", "100%", "%2F-not-a-slash", "quote'd", "ünïcødé-😀", "tab\there", "a b+c"]
-
-
-@pytest.fixture(params=["fake", pytest.param("azurite", marks=pytest.mark.azurite)])
-def store(request: pytest.FixtureRequest, table_prefix: str) -> Iterator[SubscriptionStore]:
-    if request.param == "fake":
-        yield FakeSubscriptionStore()
-        return
-    conn = request.getfixturevalue("azurite_connection_string")
-    # A small page size so the streaming tests cross page boundaries.
-    with TableSubscriptionStore.from_connection_string(conn, table_prefix, page_size=7) as real:
-        yield real
-    with TableServiceClient.from_connection_string(conn) as service:
-        service.delete_table(real.table_name)
 
 
 def new_id() -> str:

@@ -1,18 +1,27 @@
-"""FakeQueue: the Queue port in memory, held to the real adapters by tests/contract/test_queue_contract.py."""
+"""FakeQueue: the Queue and DeadLetters ports in memory, held to the real adapters by the queue contract tests."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 from lifecycle.errors import QueueUnavailable
-from lifecycle.ports import QueueMessage
+from lifecycle.ports import DeadLetter, QueueMessage
 
 
 class FakeQueue:
-    """Keeps what was sent; drops a message id seen before, as duplicate detection does."""
+    """Keeps what was sent; drops a message id seen before, as duplicate detection does.
+
+    `dead_letter` puts a message where the broker would after giving up on it; a replay
+    sends a copy under a new id, as the Service Bus adapter does.
+    """
 
     def __init__(self) -> None:
         self.sent: list[QueueMessage] = []
+        self.dead: list[DeadLetter] = []
         self._seen: set[str] = set()
         self._failures = 0
+        self._replays = 0
 
     def fail_next_sends(self, sends: int = 1) -> None:
         self._failures = sends
@@ -25,3 +34,20 @@ class FakeQueue:
             return
         self._seen.add(message.message_id)
         self.sent.append(message)
+
+    def dead_letter(self, message: QueueMessage, reason: str, delivery_count: int = 1) -> None:
+        self.dead.append(DeadLetter(message, reason, delivery_count, datetime.now(UTC)))
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return list(self.dead[:limit])
+
+    def replay(self, message_id: str) -> bool:
+        found = next((dead for dead in self.dead if dead.message.message_id == message_id), None)
+        if found is None:
+            return False
+        self._replays += 1
+        copy = replace(found.message, message_id=f"{message_id}:replay:{self._replays}", attempt=1,
+                       source="replay", scheduled_at=None)
+        self.send(copy)
+        self.dead.remove(found)
+        return True

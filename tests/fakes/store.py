@@ -18,7 +18,8 @@ from lifecycle.domain.model import Subscription
 from lifecycle.domain.reconcile import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
-from lifecycle.store import codec
+from lifecycle.ports import Hit, Lookup, Reindexed
+from lifecycle.store import codec, index, ledger
 
 Entity = dict[str, Any]
 
@@ -34,6 +35,7 @@ class FakeSubscriptionStore:
     def __init__(self) -> None:
         self._partitions: dict[str, dict[str, Entity]] = {}
         self._etags: dict[str, str] = {}  # partition key -> the state row's ETag
+        self._index: dict[str, dict[str, Entity]] = {}  # the index table: partition -> row key -> entity
         self._counter = itertools.count(1)
         self._lock = threading.RLock()  # the processing service may be driven from several threads
         self._failures = 0
@@ -64,6 +66,11 @@ class FakeSubscriptionStore:
             if self._conflict_next_commit:
                 self._conflict_next_commit = False
                 raise ConcurrencyConflict("commit: injected conflict")
+            # As the table store does: the rows the new state needs go first, even if the commit then fails.
+            new = index.keys(commit.subscription)
+            old = frozenset() if commit.expected is None else index.keys(commit.expected.subscription)
+            for index_key in new - old:
+                self._put_index(index.encode(index_key, commit.subscription.id, rows.version))
             current = self._etags.get(key)
             expected = None if commit.expected is None else commit.expected.etag
             if current != expected:
@@ -75,6 +82,8 @@ class FakeSubscriptionStore:
                 if row is not None:
                     partition[row["RowKey"]] = _stored(row)
             etag = self._etags[key] = f'W/"{next(self._counter)}"'
+            for partition_key, row_key in old - new:  # obsolete once committed
+                self._index.get(partition_key, {}).pop(row_key, None)
             self.commits += 1
             return Snapshot(commit.subscription, etag=etag, version=rows.version)
 
@@ -124,44 +133,89 @@ class FakeSubscriptionStore:
             if (low is None or key >= low) and (high is None or key < high):
                 yield subscription
 
+    def find(self, lookup: Lookup | None, *, after: str = "", limit: int = 100) -> list[Hit]:
+        with self._lock:
+            self._check_available()
+            if lookup is None:
+                keys = sorted(k for k, p in self._partitions.items() if k > after and codec.STATE_ROW in p)[:limit]
+                return [Hit(k, codec.decode_state(self._partitions[k][codec.STATE_ROW])[0]) for k in keys]
+            partition, upper = index.bounds(lookup)
+            rows = self._index.get(partition, {})
+            found = sorted(k for k in rows if k > after and (upper is None or k < upper))[:limit]
+            hits = []
+            for row_key in found:
+                snapshot = self.load(index.decode(rows[row_key])[0])
+                hits.append(Hit(row_key, None if snapshot is None else snapshot.subscription))
+            return hits
+
+    def reindex(self) -> Reindexed:
+        with self._lock:
+            self._check_available()
+            states = [codec.decode_state(p[codec.STATE_ROW]) for p in self._partitions.values() if codec.STATE_ROW in p]
+            wanted = {key: (sub.id, version) for sub, version in states for key in index.keys(sub)}
+            versions = {sub.id: version for sub, version in states}
+            removed = 0
+            for partition_key, rows in self._index.items():
+                for row_key in [k for k in rows if (partition_key, k) not in wanted]:
+                    subscription_id, version = index.decode(rows[row_key])
+                    if subscription_id in versions and version <= versions[subscription_id]:  # as the table store
+                        del rows[row_key]
+                        removed += 1
+            missing = {key: owner for key, owner in wanted.items() if key[1] not in self._index.get(key[0], {})}
+            for key, (subscription_id, version) in missing.items():
+                self._put_index(index.encode(key, subscription_id, version))
+            return Reindexed(subscriptions=len(states), written=len(missing), removed=removed)
+
+    def drop_index_row(self, subscription_id: str) -> int:
+        """Lose every index row of one subscription, as a crash between commit and index write could."""
+        with self._lock:
+            row = codec.escape_key(subscription_id)
+            lost = [(p, k) for p, rows in self._index.items() for k in rows if k == row or k.endswith("|" + row)]
+            for partition_key, row_key in lost:
+                del self._index[partition_key][row_key]
+            return len(lost)
+
+    def _put_index(self, entity: Entity) -> None:
+        self._index.setdefault(entity["PartitionKey"], {})[entity["RowKey"]] = _stored(entity)
+
     def save_run(self, run: RunRecord) -> None:
-        self._put(codec.encode_run(run))
+        self._put(ledger.encode_run(run))
 
     def runs(self, limit: int = 10) -> list[RunRecord]:
-        entities = self._ledger(codec.RUN_PREFIX, codec.RUN_END)
-        return [codec.decode_run(entity) for entity in entities[: max(limit, 0)]]
+        entities = self._ledger(ledger.RUN_PREFIX, ledger.RUN_END)
+        return [ledger.decode_run(entity) for entity in entities[: max(limit, 0)]]
 
     def tombstone(self, tombstone: Tombstone) -> None:
-        self._put(codec.encode_tombstone(tombstone))
+        self._put(ledger.encode_tombstone(tombstone))
 
     def untombstone(self, subscription_id: str) -> None:
         with self._lock:
             self._check_available()
-            self._partitions.get(codec.LEDGER_PARTITION, {}).pop(codec.tombstone_row(subscription_id), None)
+            self._partitions.get(ledger.LEDGER_PARTITION, {}).pop(ledger.tombstone_row(subscription_id), None)
 
     def tombstones(self) -> Iterator[Tombstone]:
-        for entity in self._ledger(codec.TOMBSTONE_PREFIX, codec.TOMBSTONE_END):
-            yield codec.decode_tombstone(entity)
+        for entity in self._ledger(ledger.TOMBSTONE_PREFIX, ledger.TOMBSTONE_END):
+            yield ledger.decode_tombstone(entity)
 
     def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
-        entity = codec.encode_lease(name, owner, now + ttl)
+        entity = ledger.encode_lease(name, owner, now + ttl)
         with self._lock:  # one lock stands in for the table store's create-or-ETag-guarded update
             self._check_available()
-            current = self._partitions.get(codec.LEDGER_PARTITION, {}).get(entity["RowKey"])
+            current = self._partitions.get(ledger.LEDGER_PARTITION, {}).get(entity["RowKey"])
             if current is not None:
-                holder, expires_at = codec.decode_lease(current)
+                holder, expires_at = ledger.decode_lease(current)
                 if holder != owner and expires_at > now:
                     return False
-            self._partitions.setdefault(codec.LEDGER_PARTITION, {})[entity["RowKey"]] = _stored(entity)
+            self._partitions.setdefault(ledger.LEDGER_PARTITION, {})[entity["RowKey"]] = _stored(entity)
             return True
 
     def release_lease(self, name: str, owner: str) -> None:
         with self._lock:
             self._check_available()
-            ledger = self._partitions.get(codec.LEDGER_PARTITION, {})
-            current = ledger.get(codec.lease_row(name))
-            if current is not None and codec.decode_lease(current)[0] == owner:
-                del ledger[codec.lease_row(name)]
+            rows = self._partitions.get(ledger.LEDGER_PARTITION, {})
+            current = rows.get(ledger.lease_row(name))
+            if current is not None and ledger.decode_lease(current)[0] == owner:
+                del rows[ledger.lease_row(name)]
 
     def _put(self, entity: Entity) -> None:
         with self._lock:
@@ -172,8 +226,8 @@ class FakeSubscriptionStore:
         # Key order, like the table's: newest run first, tombstones by id.
         with self._lock:
             self._check_available()
-            ledger = self._partitions.get(codec.LEDGER_PARTITION, {})
-            return [ledger[key] for key in sorted(ledger) if first <= key < end]
+            rows = self._partitions.get(ledger.LEDGER_PARTITION, {})
+            return [rows[key] for key in sorted(rows) if first <= key < end]
 
     def _check_available(self) -> None:
         if self._failures > 0:

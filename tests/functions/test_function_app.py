@@ -19,7 +19,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from functions import health, processor, reconcile, webhook
+from functions import activation, health, ops, processor, product, reconcile, webhook
 from tests.functions import user_function
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,35 @@ def test_importing_function_app_builds_no_worker(indexed: dict[str, Any]) -> Non
 
 
 def test_function_app_registers_exactly_our_functions(indexed: dict[str, Any]) -> None:
-    assert set(indexed["functions"]) == {"marketplace_webhook", "process_delivery", "health", "reconcile"}
+    assert set(indexed["functions"]) == {"marketplace_webhook", "process_delivery", "health", "reconcile",
+                                         "marketplace_activate", "product_dispatch", *OPS_FUNCTIONS}
+
+
+OPS_FUNCTIONS = {"ops_subscriptions": "subscriptions", "ops_subscription": "subscriptions/{id}",
+                 "ops_subscription_events": "subscriptions/{id}/events", "ops_entitlements": "entitlements"}
+
+
+@pytest.mark.parametrize(("name", "route"), OPS_FUNCTIONS.items())
+def test_the_ops_api_is_keyed_gets_on_the_contract_routes(indexed: dict[str, Any], name: str, route: str) -> None:
+    assert trigger(indexed, name) == {
+        "direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"], "authLevel": "FUNCTION",
+        "route": route,
+    }
+    assert {"direction": "OUT", "type": "http", "name": "$return"} in indexed["functions"][name]["bindings"]
+
+
+def test_activation_is_a_keyed_post_on_its_route(indexed: dict[str, Any]) -> None:
+    assert trigger(indexed, "marketplace_activate") == {
+        "direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"], "authLevel": "FUNCTION",
+        "route": "marketplace/activate",
+    }
+
+
+def test_the_product_dispatcher_is_a_monitored_timer_every_minute(indexed: dict[str, Any]) -> None:
+    assert indexed["functions"]["product_dispatch"]["bindings"] == [{
+        "direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 * * * * *",
+        "runOnStartup": False, "useMonitor": True,
+    }]
 
 
 def test_the_webhook_is_an_anonymous_post_on_the_contract_route(indexed: dict[str, Any]) -> None:
@@ -84,7 +112,7 @@ def test_health_is_an_anonymous_get(indexed: dict[str, Any]) -> None:
 
 
 def test_http_functions_answer_through_their_return_value(indexed: dict[str, Any]) -> None:
-    for name in ("marketplace_webhook", "health"):
+    for name in ("marketplace_webhook", "health", "marketplace_activate"):
         assert {"direction": "OUT", "type": "http", "name": "$return"} in indexed["functions"][name]["bindings"]
 
 
@@ -117,7 +145,8 @@ def test_a_failed_reconcile_run_is_retried_with_exponential_backoff() -> None:
 
 @pytest.mark.parametrize(("bp", "name"), [
     (webhook.bp, "marketplace_webhook"), (processor.bp, "process_delivery"), (health.bp, "health"),
-    (reconcile.bp, "reconcile"),
+    (reconcile.bp, "reconcile"), (activation.bp, "marketplace_activate"), (product.bp, "product_dispatch"),
+    *((ops.bp, name) for name in OPS_FUNCTIONS),
 ])
 def test_annotations_pass_the_workers_binding_checks(bp: func.Blueprint, name: str) -> None:
     # What the Python worker does at indexing: resolve the (string) annotations and ask each

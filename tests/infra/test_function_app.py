@@ -14,8 +14,6 @@ functionapp = module("functionapp")
 SITE = functionapp.resource("Microsoft.Web/sites")
 PLAN = functionapp.resource("Microsoft.Web/serverfarms")
 
-# Deployed for the federated option, which the worker does not read yet (infra/README.md).
-PENDING_SETTINGS = {"MARKETPLACE_CREDENTIAL"}
 REQUIRED = {
     "MARKETPLACE_TENANT_ID",
     "MARKETPLACE_CLIENT_ID",
@@ -65,7 +63,7 @@ def test_the_app_gets_every_setting_the_worker_and_host_need():
 
 @pytest.mark.parametrize("credential", ["secret", "federated"])
 def test_every_setting_is_read_by_the_worker_or_the_host(credential: str):
-    known = settings_the_worker_reads() | HOST_SETTINGS | PENDING_SETTINGS
+    known = settings_the_worker_reads() | HOST_SETTINGS
     assert set(app_settings(credential)) <= known, sorted(set(app_settings(credential)) - known)
 
 
@@ -105,6 +103,22 @@ def test_the_client_secret_is_a_key_vault_reference():
 def test_a_federated_credential_deploys_no_secret():
     assert "MARKETPLACE_CLIENT_SECRET" not in app_settings("federated")
     assert app_settings("federated")["MARKETPLACE_CREDENTIAL"] == "federated"
+
+
+def test_a_federated_deployment_settles_into_worker_settings_that_need_no_secret():
+    from lifecycle.marketplace.auth import MsalTokenProvider
+    from lifecycle.settings import MarketplaceCredential, Settings
+
+    deployed = {name: value for name, value in app_settings("federated").items() if isinstance(value, str)}
+    settings = Settings.from_env(deployed | {"MARKETPLACE_TENANT_ID": "tenant", "MARKETPLACE_CLIENT_ID": "app",
+                                             "AZURE_CLIENT_ID": "identity"})
+    assert settings.marketplace_credential is MarketplaceCredential.FEDERATED
+    MsalTokenProvider(settings)  # builds without MARKETPLACE_CLIENT_SECRET
+
+
+@pytest.mark.parametrize("credential", ["secret", "federated"])
+def test_logs_go_through_stdlib_logging_which_the_host_ships_to_application_insights(credential: str):
+    assert app_settings(credential)["LOG_SINK"] == "logging"
 
 
 def test_there_is_a_thread_for_each_concurrent_session():

@@ -28,4 +28,5 @@ def test_every_setting_the_worker_reads_is_in_the_configuration_table():
     read = set(re.findall(r'"([A-Z][A-Z0-9_]{2,})"', inspect.getsource(Settings.from_env)))
     section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
     missing = sorted(name for name in read if f"`{name}`" not in section)
-    assert read and missing == [], f"add these to the README's Configuration table: {missing}"
+    assert read, "no setting names found in Settings.from_env"
+    assert missing == [], f"add these to the README's Configuration table: {missing}"

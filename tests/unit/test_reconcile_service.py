@@ -354,11 +354,13 @@ def test_failure_after_failure_stops_the_run(world: World) -> None:
     assert run.error.startswith("TooManyProblems")
 
 
-def test_the_products_outage_does_not_stop_repairs(world: World) -> None:
+def test_the_products_outage_does_not_stop_repairs_and_is_recorded_on_the_run(world: World) -> None:
     world.product.fail = True
     sid = world.purchase(known=False)
-    assert world.service.run().repaired == 1
+    run = world.service.run()
+    assert run.repaired == 1
     assert world.store.load(sid) is not None
+    assert run.problems == (f"{sid}: repaired, but the product was not told (ConnectionError)",)
 
 
 def test_progress_reports_each_phase_and_every_finding_once(world: World) -> None:

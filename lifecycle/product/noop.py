@@ -1,4 +1,4 @@
-"""Product adapters. Without a configured product URL the worker tells no one."""
+"""The default product port: no product URL is configured, so nobody is told."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from lifecycle.domain.model import Subscription
 
 
 class NoopProduct:
-    """The default product port: accepts every notification and does nothing."""
+    """Accepts every notification and does nothing."""
 
     def notify(self, change: ChangeKind, subscription: Subscription, *, operation_id: str) -> None:
         return None

@@ -1,0 +1,52 @@
+"""`lifecycle product pending`: the product events not yet acknowledged, for ops.
+
+Each row shows where a subscription's events are stuck: attempts, the last error and the
+next attempt. Later events of the same subscription wait behind the first pending one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from lifecycle.cli.output import CliError, Context, console, emit_json
+from lifecycle.cli.target import worker
+from lifecycle.errors import StorageUnavailable
+from lifecycle.logs import configure
+
+
+@click.group()
+def product() -> None:
+    """Events for the publisher's product (PRODUCT_EVENTS_URL)."""
+
+
+@product.command()
+@click.option("--json", "json_out", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def pending(obj: Context, json_out: bool) -> None:
+    """Events waiting for the product's acknowledgement, oldest first per subscription."""
+    configure("WARNING")  # stderr: stdout is the table or the JSON
+    with worker(obj) as built:
+        if built.outbox is None:
+            raise CliError("no product is configured (PRODUCT_EVENTS_URL is not set): nothing is sent")
+        try:
+            rows = sorted(built.outbox.pending(), key=lambda e: (e.subscription_id, e.sequence))
+        except StorageUnavailable as error:
+            raise CliError(f"the tables do not answer: {error}") from None
+    found: list[dict[str, Any]] = [
+        {"subscriptionId": e.subscription_id, "sequence": e.sequence, "eventId": e.event_id, "type": e.type,
+         "attempts": e.attempts, "lastError": e.last_error, "createdAt": e.created_at.isoformat(),
+         "nextAttemptAt": e.next_attempt_at.isoformat() if e.next_attempt_at else None}
+        for e in rows
+    ]
+    if json_out:
+        emit_json({"pending": found})
+        return
+    table = Table("subscription", "seq", "type", "attempts", "last error", "next attempt",
+                  title=f"Pending product events: {len(found)}", title_justify="left")
+    for row in found:
+        table.add_row(row["subscriptionId"], str(row["sequence"]), row["type"], str(row["attempts"]),
+                      row["lastError"] or "-", row["nextAttemptAt"] or "-")
+    console().print(table)

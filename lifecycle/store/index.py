@@ -1,0 +1,71 @@
+"""The ops index: rows in a second table, `{prefix}index`, that find subscriptions by field.
+
+    PartitionKey "status|Suspended"          RowKey escape(subscription id)
+    PartitionKey "offer|{escape(offer)}"     ...  (also "plan|", "tenant|", "purchaser|";
+                                                   tenant ids lower-cased)
+    PartitionKey "trial|true", "test|true"   only the true side: the false side is most rows
+    PartitionKey "renewal|off"               RowKey "{term end}|{escape(id)}": autoRenew off,
+                                             by term end, so "ends within N days" is one range
+
+Each row carries SubscriptionId and the Version it was written for; nothing else. A reader
+loads the state row of every hit and judges the current state, never the index row, so
+a stale row costs a wasted read and never a wrong answer. Rows are written before the
+commit that needs them (a hit is never missing) and rows the commit made obsolete are
+deleted after it (a crash in between leaves a stale row: harmless, and `reindex` or the
+next commit removes it). Standard library only, like `codec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lifecycle.domain.model import Subscription
+from lifecycle.ports import Indexed, Lookup
+from lifecycle.store.codec import Entity, escape_key
+from lifecycle.store.properties import plain_int
+
+TABLE_SUFFIX = "index"
+RENEWAL_PARTITION = f"{Indexed.RENEWAL.value}|off"
+_LOWERED = frozenset({Indexed.TENANT, Indexed.PURCHASER})  # GUIDs: one spelling per tenant
+
+Key = tuple[str, str]  # (PartitionKey, RowKey)
+
+
+def partition(field: Indexed, value: str) -> str:
+    return f"{field.value}|{escape_key(value.lower() if field in _LOWERED else value)}"
+
+
+def keys(subscription: Subscription) -> frozenset[Key]:
+    """Every index row `subscription` should have now."""
+    row = escape_key(subscription.id)
+    values = {
+        Indexed.STATUS: subscription.status.value,
+        Indexed.OFFER: subscription.offer_id,
+        Indexed.PLAN: subscription.plan_id,
+        Indexed.TENANT: subscription.beneficiary_tenant_id,
+        Indexed.PURCHASER: subscription.purchaser_tenant_id,
+        Indexed.FREE_TRIAL: "true" if subscription.is_free_trial else "",
+        Indexed.TEST: "true" if subscription.is_test else "",
+    }
+    found = {(partition(field, value), row) for field, value in values.items() if value}
+    end = subscription.term.end
+    if not subscription.auto_renew and end is not None:
+        found.add((RENEWAL_PARTITION, f"{end.isoformat()}|{row}"))
+    return frozenset(found)
+
+
+def bounds(lookup: Lookup) -> tuple[str, str | None]:
+    """The partition to read and the exclusive upper bound of its row keys (None: all)."""
+    if lookup.field is Indexed.RENEWAL:
+        return RENEWAL_PARTITION, f"{lookup.value}}}"  # "}" sorts after the "|" that ends the date
+    return partition(lookup.field, lookup.value), None
+
+
+def encode(key: Key, subscription_id: str, version: int) -> Entity:
+    return {"PartitionKey": key[0], "RowKey": key[1], "SubscriptionId": subscription_id, "Version": version}
+
+
+def decode(entity: Mapping[str, Any]) -> tuple[str, int]:
+    """(subscription id, version written for) of an index row."""
+    return entity["SubscriptionId"], plain_int(entity.get("Version")) or 0

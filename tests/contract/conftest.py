@@ -1,0 +1,26 @@
+"""The store fixture both store contract modules share: the fake, and the table store on Azurite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from lifecycle.ports import SubscriptionStore
+from lifecycle.store.table import TableSubscriptionStore
+from tests.fakes import FakeSubscriptionStore
+
+
+@pytest.fixture(params=["fake", pytest.param("azurite", marks=pytest.mark.azurite)])
+def store(request: pytest.FixtureRequest, table_prefix: str) -> Iterator[SubscriptionStore]:
+    if request.param == "fake":
+        yield FakeSubscriptionStore()
+        return
+    conn = request.getfixturevalue("azurite_connection_string")
+    # A small page size so the streaming tests cross page boundaries.
+    with TableSubscriptionStore.from_connection_string(conn, table_prefix, page_size=7) as real:
+        yield real
+    with TableServiceClient.from_connection_string(conn) as service:
+        service.delete_table(real.table_name)
+        service.delete_table(real.index_table_name)

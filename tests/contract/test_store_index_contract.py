@@ -1,0 +1,159 @@
+"""The ops index contract (`SubscriptionStore.find` and `reindex`): the fake and the table store on Azurite."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from lifecycle.domain.model import Status, Subscription, Term
+from lifecycle.domain.records import Commit, Snapshot
+from lifecycle.errors import ConcurrencyConflict
+from lifecycle.ports import Indexed, Lookup, SubscriptionStore
+from lifecycle.store.table import TableSubscriptionStore
+from tests.contract.test_store_contract import create, new_id
+from tests.fakes import FakeSubscriptionStore
+
+
+def tenant() -> str:
+    return str(uuid.uuid4())
+
+
+def sub(**fields: object) -> Subscription:
+    defaults: dict[str, object] = {"id": new_id(), "offer_id": "seats", "plan_id": "team", "auto_renew": True,
+                                   "status": Status.SUBSCRIBED, "beneficiary_tenant_id": tenant(),
+                                   "purchaser_tenant_id": tenant()}
+    return Subscription(**{**defaults, **fields})  # type: ignore[arg-type]
+
+
+def found(store: SubscriptionStore, lookup: Lookup | None, limit: int = 1000) -> list[str]:
+    return [hit.subscription.id for hit in store.find(lookup, limit=limit) if hit.subscription is not None]
+
+
+def update(store: SubscriptionStore, snapshot: Snapshot, **fields: object) -> Snapshot:
+    return store.commit(Commit(subscription=replace(snapshot.subscription, **fields), expected=snapshot))
+
+
+@pytest.mark.parametrize(("field", "attribute", "value"), [
+    (Indexed.STATUS, "status", Status.SUSPENDED), (Indexed.OFFER, "offer_id", "other-offer"),
+    (Indexed.PLAN, "plan_id", "gold"), (Indexed.TENANT, "beneficiary_tenant_id", tenant()),
+    (Indexed.PURCHASER, "purchaser_tenant_id", tenant()), (Indexed.FREE_TRIAL, "is_free_trial", True),
+    (Indexed.TEST, "is_test", True),
+])
+def test_each_indexed_field_finds_exactly_its_subscriptions(
+    store: SubscriptionStore, field: Indexed, attribute: str, value: object
+) -> None:
+    matching = {create(store, sub(**{attribute: value})).subscription.id for _ in range(3)}
+    for _ in range(3):
+        create(store, sub())
+    lookup_value = "true" if value is True else str(value)
+    assert sorted(found(store, Lookup(field, lookup_value))) == sorted(matching)
+
+
+def test_tenant_lookups_ignore_the_case_of_the_guid(store: SubscriptionStore) -> None:
+    tid = tenant()
+    sid = create(store, sub(beneficiary_tenant_id=tid.upper())).subscription.id
+    assert found(store, Lookup(Indexed.TENANT, tid)) == [sid]
+
+
+def test_a_committed_change_moves_the_subscription_between_index_partitions(store: SubscriptionStore) -> None:
+    snapshot = create(store, sub(status=Status.SUBSCRIBED, plan_id="team"))
+    update(store, snapshot, status=Status.SUSPENDED, plan_id="gold")
+    sid = snapshot.subscription.id
+    assert found(store, Lookup(Indexed.STATUS, "Suspended")) == [sid]
+    assert found(store, Lookup(Indexed.STATUS, "Subscribed")) == []
+    assert found(store, Lookup(Indexed.PLAN, "gold")) == [sid]
+    assert found(store, Lookup(Indexed.PLAN, "team")) == []
+
+
+def test_hits_carry_the_current_state(store: SubscriptionStore) -> None:
+    snapshot = create(store, sub(status=Status.SUSPENDED, quantity=3))
+    update(store, snapshot, quantity=9)
+    [hit] = store.find(Lookup(Indexed.STATUS, "Suspended"))
+    assert hit.subscription is not None
+    assert hit.subscription.quantity == 9
+
+
+def test_renewals_are_found_by_term_end_with_auto_renew_off_only(store: SubscriptionStore) -> None:
+    def ends(day: date, auto_renew: bool = False) -> str:
+        return create(store, sub(auto_renew=auto_renew, term=Term("P1M", date(2025, 1, 1), day))).subscription.id
+
+    early, on_the_day = ends(date(2025, 3, 1)), ends(date(2025, 3, 10))
+    ends(date(2025, 3, 11))
+    ends(date(2025, 3, 2), auto_renew=True)
+    create(store, sub(auto_renew=False, term=Term()))  # no known end: never at risk by date
+    assert found(store, Lookup(Indexed.RENEWAL, "2025-03-10")) == [early, on_the_day]  # term end order
+
+
+def test_turning_auto_renew_on_leaves_the_renewal_index(store: SubscriptionStore) -> None:
+    snapshot = create(store, sub(auto_renew=False, term=Term("P1M", date(2025, 1, 1), date(2025, 2, 1))))
+    update(store, snapshot, auto_renew=True)
+    assert found(store, Lookup(Indexed.RENEWAL, "2030-01-01")) == []
+
+
+@pytest.mark.parametrize("lookup", [Lookup(Indexed.STATUS, "Suspended"), None])
+def test_pages_resume_after_the_last_key_without_gaps_or_repeats(
+    store: SubscriptionStore, lookup: Lookup | None
+) -> None:
+    ids = {create(store, sub(status=Status.SUSPENDED)).subscription.id for _ in range(23)}
+    seen: list[str] = []
+    after = ""
+    while True:
+        hits = store.find(lookup, after=after, limit=5)
+        seen += [hit.subscription.id for hit in hits if hit.subscription is not None]
+        if len(hits) < 5:
+            break
+        after = hits[-1].key
+    assert sorted(seen) == sorted(ids)
+    assert len(seen) == len(ids)
+
+
+def test_a_lookup_of_a_value_nobody_has_finds_nothing(store: SubscriptionStore) -> None:
+    create(store, sub())
+    assert store.find(Lookup(Indexed.OFFER, "Suspended' or '1' eq '1")) == []
+
+
+def test_a_failed_commit_leaves_at_most_hits_whose_state_says_otherwise(store: SubscriptionStore) -> None:
+    first = create(store, sub(status=Status.SUBSCRIBED))
+    with pytest.raises(ConcurrencyConflict):
+        create(store, replace(first.subscription, status=Status.SUSPENDED))  # it exists already
+    for hit in store.find(Lookup(Indexed.STATUS, "Suspended")):
+        assert hit.subscription is not None
+        assert hit.subscription.status is Status.SUBSCRIBED  # the reader judges this state, not the row
+
+
+def lose_index_rows(store: SubscriptionStore, subscription_id: str, request: pytest.FixtureRequest) -> None:
+    """What a crash between the commit and the index writes would leave: no row for this subscription."""
+    if isinstance(store, FakeSubscriptionStore):
+        assert store.drop_index_row(subscription_id) > 0
+        return
+    assert isinstance(store, TableSubscriptionStore)
+    conn = request.getfixturevalue("azurite_connection_string")
+    with TableServiceClient.from_connection_string(conn) as service:
+        table = service.get_table_client(store.index_table_name)
+        rows = [e for e in table.list_entities() if e["SubscriptionId"] == subscription_id]
+        assert rows
+        for entity in rows:
+            table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+
+
+def test_reindex_writes_missing_rows_and_removes_stale_ones(
+    store: SubscriptionStore, request: pytest.FixtureRequest
+) -> None:
+    lost = create(store, sub(status=Status.SUSPENDED))
+    kept = create(store, sub(status=Status.SUSPENDED))
+    lose_index_rows(store, lost.subscription.id, request)
+    stale = create(store, sub(status=Status.SUBSCRIBED))
+    with pytest.raises(ConcurrencyConflict):  # leaves a "status|Suspended" row for a Subscribed one
+        create(store, replace(stale.subscription, status=Status.SUSPENDED))
+    before = store.find(Lookup(Indexed.STATUS, "Suspended"))
+    assert sorted(h.key for h in before) == sorted([kept.subscription.id, stale.subscription.id])  # lost: missing
+    done = store.reindex()
+    assert (done.subscriptions, done.removed) == (3, 1)
+    assert done.written >= 5  # status, offer, plan, tenant, purchaser of the lost one
+    hits = store.find(Lookup(Indexed.STATUS, "Suspended"))
+    assert sorted(h.key for h in hits) == sorted([lost.subscription.id, kept.subscription.id])
+    assert store.reindex() == type(done)(subscriptions=3, written=0, removed=0)  # nothing left to mend

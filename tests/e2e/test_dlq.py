@@ -1,0 +1,64 @@
+"""`lifecycle dlq` on a served stack: a delivery that cannot be verified dead-letters; a replay applies it once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.served import ServedStack
+from tests.e2e.test_reconcile_cli import buy, start, wait_until_known
+
+pytestmark = pytest.mark.e2e
+
+
+def faults(served: ServedStack, method: str, body: dict[str, Any] | None = None) -> None:
+    url = f"{served.info['sandbox_control_url']}/faults"
+    httpx.request(method, url, json=body, trust_env=False, timeout=5).raise_for_status()
+
+
+def wait_for(read: Any, done: Any, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_a_dead_lettered_delivery_is_listed_and_a_replay_applies_it_once(served: ServedStack) -> None:
+    start(served)
+    sid = buy(served)
+    served.cli("sandbox", "renew", sid)
+    wait_until_known(served, sid)
+    # Every API call about this subscription answers 403: the event cannot be verified, a permanent error.
+    faults(served, "POST", {"status": 403, "path": sid, "method": "GET", "times": 50})
+
+    suspend = served.cli("sandbox", "suspend", sid)
+
+    assert suspend["webhookStatus"] == 200  # the webhook takes it; the processor cannot verify it
+    listed = wait_for(lambda: served.cli("dlq", "list"), lambda rows: len(rows) == 1)
+    [dead] = listed
+    assert (dead["subscription_id"], dead["operation_id"], dead["action"]) == (sid, suspend["operationId"], "Suspend")
+    assert "MarketplaceForbidden" in dead["reason"]
+    assert (dead["attempt"], dead["deliveries"], dead["source"]) == (1, 1, "webhook")
+    assert served.cli("subscriptions", "show", sid)["subscription"]["status"] == "Subscribed"
+
+    faults(served, "DELETE")
+    replayed = served.cli("dlq", "replay", suspend["operationId"])
+
+    assert [r["message_id"] for r in replayed["replayed"]] == [dead["message_id"]]
+    shown = wait_for(lambda: served.cli("subscriptions", "show", sid),
+                     lambda shown: shown["subscription"]["status"] == "Suspended")
+    entries = [e for e in shown["history"] if e["operation_id"] == suspend["operationId"]]
+    assert [(e["outcome"], e["source"]) for e in entries] == [("applied", "replay")]
+    assert served.cli("dlq", "list") == []
+
+    again = served.run("dlq", "replay", suspend["operationId"])
+
+    assert again.returncode == 1
+    assert "no dead letter" in again.stderr
+    assert served.cli("subscriptions", "show", sid) == shown
+    served.stop()

@@ -1,0 +1,30 @@
+"""`make soak` in small: 300 events, a fixed seed, three SIGKILLs, every fault kind; zero violations.
+
+The full-size run is `make soak` (see README, Reliability); this one keeps the promise
+checked on every `make test`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.soak.small import SMALL, small_soak
+
+pytestmark = [pytest.mark.azurite, pytest.mark.e2e]
+
+
+def test_a_small_soak_under_every_fault_ends_with_zero_violations():
+    result = small_soak()
+    assert result.violations == []
+
+
+def test_the_small_soak_met_every_fault_it_claims():
+    figures = small_soak().figures
+    assert figures["events"] == SMALL.events
+    assert figures["kills"] == SMALL.kill_count
+    injected = figures["injected"]
+    for kind in ("duplicate", "reordered", "late_redelivery", "api_5xx", "api_429", "api_timeout",
+                 "api_slow_past_window"):
+        assert injected.get(kind, 0) > 0, kind
+    assert figures["rejected_on_purpose"] > 0
+    assert figures["checked"]["subscriptions"] == SMALL.subscriptions
