@@ -8,7 +8,8 @@ Rules, in the order `decide` applies them:
 4. A *pending* operation (NotStarted/InProgress: ChangePlan, ChangeQuantity, Reinstate)
    awaits our answer, so it is judged by TABLE on the current status whatever its
    timestamp: legal -> apply it and acknowledge Success; illegal -> first ask for the
-   marketplace's truth (our state may lag), and if still illegal acknowledge Failure.
+   marketplace's truth (our state may lag): if it already shows the change (accepted
+   meanwhile) acknowledge Success, if still illegal acknowledge Failure.
 5. A *final* operation (Succeeded, or none at all for notify-only actions) already
    happened: the marketplace checked it, so TABLE does not judge it again. Deliveries
    arrive out of order, so each aspect (status, plan, quantity, term) keeps the time of
@@ -129,10 +130,16 @@ def _decide_pending(state: Subscription | None, delivery: Delivery, now: datetim
     if transition is None:
         if delivery.truth is None:
             return Decision(Outcome.NEEDS_TRUTH, state, reason="illegal here; our state may lag")
+        target = OUTCOME_OF[event.action]
+        if base.status is target.to:
+            # The truth already shows this change (the marketplace accepted it between our read
+            # of the operation and of the subscription): confirm it, never refuse what happened.
+            leading: tuple[Effect, ...] = (Acknowledge(event.operation_id, True),)
+            return _changed(Outcome.APPLIED, state, _apply(base, event, None), delivery, now, target.change, leading)
         reason = f"{event.action.value} is not allowed while {base.status.value}"
         explained = _explained(Outcome.ILLEGAL, base, delivery, now, reason, before=state)
         return replace(explained, effects=(Acknowledge(event.operation_id, False), *explained.effects))
-    leading: tuple[Effect, ...] = (Acknowledge(event.operation_id, True),)
+    leading = (Acknowledge(event.operation_id, True),)
     if base is not state:
         # Two entries when the truth had moved: what we had missed, then the change itself.
         leading += _changed(Outcome.RESYNCED, state, base, delivery, now, ChangeKind.RESYNCED).effects

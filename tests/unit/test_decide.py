@@ -61,6 +61,10 @@ def test_pending_operation_is_acknowledged_by_the_table(status, action):
     else:
         assert decision.outcome is Outcome.NEEDS_TRUTH
         with_truth = decide(state, replace(pending, truth=state), NOW)
+        if status is OUTCOME_OF[action].to:  # the truth already shows the change: confirmed, never refused
+            assert with_truth.outcome is Outcome.APPLIED
+            assert effects_of(with_truth, Acknowledge) == [Acknowledge(pending.event.operation_id, True)]
+            return
         assert with_truth.outcome is Outcome.ILLEGAL
         assert effects_of(with_truth, Acknowledge) == [Acknowledge(pending.event.operation_id, False)]
         assert replace(with_truth.state, changed_at=state.changed_at) == state
@@ -205,3 +209,16 @@ def test_the_mermaid_diagram_lists_every_transition_of_the_table():
     diagram = mermaid()
     for (status, action), transition in TABLE.items():
         assert f"{status.value} --> {transition.to.value}: {action.value}" in diagram
+
+
+def test_a_pending_reinstate_the_truth_already_shows_is_confirmed_not_refused():
+    # The marketplace auto-accepted it between our read of the operation and of the subscription.
+    ours = subscription(Status.SUSPENDED)
+    truth = replace(ours, status=Status.SUBSCRIBED)
+    pending = delivery(event(Action.REINSTATE, ours), OperationStatus.IN_PROGRESS, truth=truth)
+    decision = decide(ours, pending, NOW)
+    assert decision.outcome is Outcome.APPLIED
+    assert effects_of(decision, Acknowledge) == [Acknowledge(pending.event.operation_id, True)]
+    [record] = effects_of(decision, RecordHistory)
+    assert [(c.field, c.before, c.after) for c in record.entry.changes] == [("status", "Suspended", "Subscribed")]
+    assert effects_of(decision, NotifyProduct)[0].change is ChangeKind.REINSTATED
