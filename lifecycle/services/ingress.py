@@ -49,6 +49,10 @@ class WebhookAnswer:
     body: dict[str, Any]
 
 
+ACCEPTED = "accepted"
+"""A RECEIVED delivery record's outcome once the webhook accepted its change."""
+
+
 class WebhookService:
     """Receives one webhook delivery and answers it; see the module docstring for the codes."""
 
@@ -121,13 +125,16 @@ class WebhookService:
         if record.status.is_final:
             log.info("webhook.already_processed", status=record.status.value)
             return WebhookAnswer(200, {"status": "already processed"})
-        if isinstance(event, ChangePlan | ChangeQuantity):
+        if isinstance(event, ChangePlan | ChangeQuantity) and record.outcome != ACCEPTED:
             snapshot = self._store.load(event.subscription_id)
             verdict = self._judge(event, snapshot.subscription if snapshot else None, log)
             if not verdict.accepted:
                 self._reject(event, record, verdict.reason)
                 log.info("webhook.rejected", reason=verdict.reason)
                 return WebhookAnswer(400, {"error": verdict.reason})
+            # Remembered, so a redelivery is answered the same: judged again later, against a
+            # state that has moved on (a newer plan), it could be refused after it took effect.
+            self._store.update_delivery(replace(record, outcome=ACCEPTED, updated_at=now))
         self._queue.send(
             QueueMessage(
                 session_id=event.subscription_id,

@@ -15,7 +15,9 @@ from structlog.testing import capture_logs
 
 from functions import webhook
 from lifecycle import bootstrap
+from lifecycle.domain.records import Commit
 from lifecycle.entrypoints import http
+from lifecycle.parsing import parse_subscription
 from lifecycle.services.ingress import MAX_BODY_BYTES, WebhookAnswer
 from lifecycle.settings import Settings, WebhookAuth
 from tests.functions import Stack, answer, new_id, stack, user_function, webhook_request
@@ -190,3 +192,22 @@ def test_a_forbidden_api_while_judging_a_change_is_a_503_not_a_rejection(env: St
 
     assert status == 503
     assert env.queue.sent == []
+
+
+def test_a_redelivered_change_we_accepted_is_answered_the_same_after_the_state_moved_on(env: Stack) -> None:
+    # Found by the soak: a late redelivery of an accepted seat change, while its queue message
+    # still waited, was judged again against a newer plan whose minimum it no longer met.
+    subscription, _ = env.marketplace.purchase("contoso-seats", "business", 5, activated=True)  # 5..50 seats
+    sid = subscription["id"]
+    change = env.marketplace.change_quantity(sid, 6, deliver=False)
+    payload = env.marketplace.webhook_payload(str(change["id"]))
+    assert post(payload) == (200, {"status": "accepted"})
+    env.marketplace.patch_operation(sid, str(change["id"]), "Success")
+    seats = env.marketplace.change_quantity(sid, 12, deliver=False)
+    env.marketplace.patch_operation(sid, str(seats["id"]), "Success")
+    plan = env.marketplace.change_plan(sid, "enterprise", deliver=False)  # enterprise: 10.. seats
+    env.marketplace.patch_operation(sid, str(plan["id"]), "Success")
+    env.store.commit(Commit(subscription=parse_subscription(env.marketplace.get(sid)), expected=env.store.load(sid)))
+
+    assert post(payload) == (200, {"status": "accepted"})
+    assert [m.message_id for m in env.queue.sent] == [payload["id"]]  # the duplicate dropped by the queue
