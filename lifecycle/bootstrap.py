@@ -22,6 +22,7 @@ from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, DeadLetters, MarketplaceApi, Product, ProductVeto, Queue, SubscriptionStore
 from lifecycle.product import NoopProduct
 from lifecycle.services.activation import ActivationService
+from lifecycle.services.dead_letters import DeadLetterService
 from lifecycle.services.ingress import WebhookService
 from lifecycle.services.policy import ChangePolicy
 from lifecycle.services.processing import ProcessingService
@@ -59,6 +60,11 @@ class Worker:
     def query(self) -> QueryService:
         """The ops questions over the store; stateless, so made on each use."""
         return QueryService(self.store, self.clock)
+
+    @property
+    def dead_letter_service(self) -> DeadLetterService:
+        """Dead-lettered and failed deliveries, and their replay; stateless, so made on each use."""
+        return DeadLetterService(self.store, self.queue, self.dead_letters)
 
 
 def build(

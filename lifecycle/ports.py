@@ -91,6 +91,11 @@ class SubscriptionStore(Protocol):
         """Replace a delivery record (attempts, a failure reason) outside a state change."""
         ...
 
+    def failed_deliveries(self, limit: int = 100) -> Iterator[DeliveryRecord]:
+        """Up to `limit` delivery records whose status is FAILED, across subscriptions, streamed
+        in key order (subscription, then operation); read from an index, never a table scan."""
+        ...
+
     def history(self, subscription_id: str) -> list[HistoryEntry]:
         """Every history entry, newest first."""
         ...

@@ -32,6 +32,7 @@ STATE_ROW = "state"
 HISTORY_PREFIX = "history|"
 HISTORY_END = "history}"  # "}" follows "|": the exclusive upper bound of every history row
 DELIVERY_PREFIX = "op|"
+DELIVERY_END = "op}"  # the exclusive upper bound of every delivery row
 MAX_TRANSACTION_OPS = 100  # the service's limit for one entity group transaction
 _SEQ_LIMIT = 10**10  # 10 digits of history per subscription is far beyond any real lifetime
 

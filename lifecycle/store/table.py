@@ -2,8 +2,8 @@
 
 `{prefix}subscriptions`, one partition per subscription (layout in `codec`), so a commit
 is one entity group transaction guarded by the state row's ETag; `{prefix}index`, the ops
-index (`index`, `table_index`), written around it. SDK errors are translated here and
-nowhere else:
+index (`index`, `table_index`) and the failed deliveries' rows (`failed`, `table_failed`),
+written around it. SDK errors are translated here and nowhere else:
 
     EntityAlreadyExists, UpdateConditionNotSatisfied   -> ConcurrencyConflict
     any other azure.core error (5xx, timeouts, refused) -> StorageUnavailable (cause chained)
@@ -15,6 +15,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,10 +33,11 @@ from azure.data.tables import TableClient, TableServiceClient, TransactionOperat
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Subscription
 from lifecycle.domain.reconcile import RunRecord, Tombstone
-from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
+from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.ports import Hit, Lookup, Reindexed
 from lifecycle.store import codec, index, ledger
+from lifecycle.store.table_failed import TableFailedDeliveries
 from lifecycle.store.table_index import TableIndex
 
 Credential = TokenCredential | AzureNamedKeyCredential | AzureSasCredential
@@ -65,6 +67,7 @@ class TableSubscriptionStore:
         self._client: TableClient | None = None
         self._index_client: TableClient | None = None
         self._index = TableIndex(self._index_table, self.load)
+        self._failed = TableFailedDeliveries(self._index_table, self.delivery)
 
     @classmethod
     def from_connection_string(
@@ -92,6 +95,7 @@ class TableSubscriptionStore:
 
     def close(self) -> None:
         self._index.close()
+        self._failed.close()
         self._service.close()
 
     def __enter__(self) -> TableSubscriptionStore:
@@ -122,9 +126,11 @@ class TableSubscriptionStore:
             operations.append((TransactionOperation.UPSERT, rows.delivery, {"mode": UpdateMode.REPLACE}))
         with _translated("index before commit"):
             obsolete = self._index.before_commit(commit, rows.version)
+            self._failed.before_write(commit.delivery)
         with _translated("commit"):
             results = self._table().submit_transaction(operations)
         self._index.after_commit(obsolete)
+        self._failed.after_write(commit.delivery)
         return Snapshot(commit.subscription, etag=results[0]["etag"], version=rows.version)
 
     def delivery(self, subscription_id: str, operation_id: str) -> DeliveryRecord | None:
@@ -138,6 +144,7 @@ class TableSubscriptionStore:
     def record_delivery(self, record: DeliveryRecord) -> DeliveryRecord:
         entity = codec.encode_delivery(record)
         with _translated("record delivery"):
+            self._failed.before_write(record)
             table = self._table()
             try:
                 table.create_entity(entity)
@@ -149,7 +156,13 @@ class TableSubscriptionStore:
 
     def update_delivery(self, record: DeliveryRecord) -> None:
         with _translated("update delivery"):
+            self._failed.before_write(record)
             self._table().upsert_entity(codec.encode_delivery(record), mode=UpdateMode.REPLACE)
+        self._failed.after_write(record)
+
+    def failed_deliveries(self, limit: int = 100) -> Iterator[DeliveryRecord]:
+        with _translated("list failed deliveries"):
+            yield from self._failed.records(limit)
 
     def history(self, subscription_id: str) -> list[HistoryEntry]:
         # History row keys are inverted sequence numbers, so key order is newest first.
@@ -193,7 +206,15 @@ class TableSubscriptionStore:
         with _translated("reindex"):
             states = self._table().query_entities("RowKey eq @row", parameters={"row": codec.STATE_ROW},
                                                   results_per_page=self._page_size)
-            return self._index.reindex(codec.decode_state(entity) for entity in states)
+            fields = self._index.reindex(codec.decode_state(entity) for entity in states)
+            # The one whole-table read besides the state rows: the service filters, we get the failures.
+            failures = self._table().query_entities(
+                "RowKey ge @first and RowKey lt @end and Status eq @failed",
+                parameters={"first": codec.DELIVERY_PREFIX, "end": codec.DELIVERY_END,
+                            "failed": DeliveryStatus.FAILED.value},
+                results_per_page=self._page_size)
+            written, removed = self._failed.reindex(codec.decode_delivery(entity) for entity in failures)
+        return replace(fields, written=fields.written + written, removed=fields.removed + removed)
 
     def save_run(self, run: RunRecord) -> None:
         with _translated("save run"):

@@ -22,7 +22,7 @@ from lifecycle.domain.model import Subscription
 from lifecycle.domain.records import Commit, Snapshot
 from lifecycle.logs import get_logger
 from lifecycle.ports import Hit, Lookup, Reindexed
-from lifecycle.store import index
+from lifecycle.store import failed, index
 
 Load = Callable[[str], Snapshot | None]
 
@@ -82,6 +82,8 @@ class TableIndex:
         table, removed = self._table(), 0
         for entity in table.list_entities(results_per_page=1000):
             key = (entity["PartitionKey"], entity["RowKey"])
+            if key[0] == failed.PARTITION:
+                continue  # failed deliveries' rows, rebuilt from the delivery records (`table_failed`)
             if wanted.pop(key, None) is not None:
                 continue
             subscription_id, version = index.decode(entity)

@@ -91,6 +91,9 @@ class TracedStore:
         with self._span("update_delivery", record.subscription_id, record.operation_id):
             self._inner.update_delivery(record)
 
+    def failed_deliveries(self, limit: int = 100) -> Iterator[DeliveryRecord]:
+        return streamed(self._t, "store.failed_deliveries", self._inner.failed_deliveries(limit), {})
+
     def history(self, subscription_id: str) -> list[HistoryEntry]:
         with self._span("history", subscription_id):
             return self._inner.history(subscription_id)

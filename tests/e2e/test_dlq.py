@@ -1,7 +1,8 @@
-"""`lifecycle dlq` on a served stack: a delivery that cannot be verified dead-letters; a replay applies it once."""
+"""`lifecycle dlq` on a served stack: a delivery that cannot be verified is given up on; a replay applies it once."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -40,7 +41,8 @@ def test_a_dead_lettered_delivery_is_listed_and_a_replay_applies_it_once(served:
 
     assert suspend["webhookStatus"] == 200  # the webhook takes it; the processor cannot verify it
     listed = wait_for(lambda: served.cli("dlq", "list"), lambda rows: len(rows) == 1)
-    [dead] = listed
+    [dead] = listed  # dead-lettered and recorded failed: one entry, replayed once through the broker
+    assert dead["kind"] == "dead-lettered"
     assert (dead["subscription_id"], dead["operation_id"], dead["action"]) == (sid, suspend["operationId"], "Suspend")
     assert "MarketplaceForbidden" in dead["reason"]
     assert (dead["attempt"], dead["deliveries"], dead["source"]) == (1, 1, "webhook")
@@ -60,5 +62,46 @@ def test_a_dead_lettered_delivery_is_listed_and_a_replay_applies_it_once(served:
 
     assert again.returncode == 1
     assert "no dead letter" in again.stderr
+    assert served.cli("subscriptions", "show", sid) == shown
+    served.stop()
+
+
+def complete_dead_letters(served: ServedStack) -> None:
+    """Take the dead letters out of the stack's queue file: what the Functions binding does in Azure,
+    where a permanent failure completes the message and only the delivery record keeps it."""
+    db = sqlite3.connect(served.state_dir / "queue.sqlite", timeout=30, isolation_level=None)
+    try:
+        assert db.execute("DELETE FROM messages WHERE state = 'dead'").rowcount == 1
+    finally:
+        db.close()
+
+
+def test_a_failed_delivery_without_a_dead_letter_is_listed_and_a_replay_applies_it_once(served: ServedStack) -> None:
+    start(served)
+    sid = buy(served)
+    served.cli("sandbox", "renew", sid)
+    wait_until_known(served, sid)
+    faults(served, "POST", {"status": 403, "path": sid, "method": "GET", "times": 50})
+    suspend = served.cli("sandbox", "suspend", sid)
+    wait_for(lambda: served.cli("dlq", "list"), lambda rows: [r["kind"] for r in rows] == ["dead-lettered"])
+    complete_dead_letters(served)
+
+    [failed] = served.cli("dlq", "list")
+
+    assert (failed["kind"], failed["subscription_id"], failed["operation_id"], failed["action"]) == (
+        "failed", sid, suspend["operationId"], "Suspend")
+    assert failed["message_id"] == suspend["operationId"]
+    assert "403 Forbidden" in failed["reason"]
+
+    faults(served, "DELETE")
+    replayed = served.cli("dlq", "replay", "--all")
+
+    assert [(r["kind"], r["operation_id"]) for r in replayed["replayed"]] == [("failed", suspend["operationId"])]
+    shown = wait_for(lambda: served.cli("subscriptions", "show", sid),
+                     lambda shown: shown["subscription"]["status"] == "Suspended")
+    entries = [e for e in shown["history"] if e["operation_id"] == suspend["operationId"]]
+    assert [(e["outcome"], e["source"]) for e in entries] == [("applied", "replay")]
+    assert served.cli("dlq", "list") == []
+    assert served.cli("dlq", "replay", "--all") == {"replayed": []}
     assert served.cli("subscriptions", "show", sid) == shown
     served.stop()

@@ -19,7 +19,7 @@ from lifecycle.domain.reconcile import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.ports import Hit, Lookup, Reindexed
-from lifecycle.store import codec, index, ledger
+from lifecycle.store import codec, failed, index, ledger
 
 Entity = dict[str, Any]
 
@@ -71,6 +71,7 @@ class FakeSubscriptionStore:
             old = frozenset() if commit.expected is None else index.keys(commit.expected.subscription)
             for index_key in new - old:
                 self._put_index(index.encode(index_key, commit.subscription.id, rows.version))
+            self._failed_before_write(commit.delivery)
             current = self._etags.get(key)
             expected = None if commit.expected is None else commit.expected.etag
             if current != expected:
@@ -84,6 +85,7 @@ class FakeSubscriptionStore:
             etag = self._etags[key] = f'W/"{next(self._counter)}"'
             for partition_key, row_key in old - new:  # obsolete once committed
                 self._index.get(partition_key, {}).pop(row_key, None)
+            self._failed_after_write(commit.delivery)
             self.commits += 1
             return Snapshot(commit.subscription, etag=etag, version=rows.version)
 
@@ -98,6 +100,7 @@ class FakeSubscriptionStore:
         entity = codec.encode_delivery(record)
         with self._lock:
             self._check_available()
+            self._failed_before_write(record)
             partition = self._partitions.setdefault(entity["PartitionKey"], {})
             stored = partition.get(entity["RowKey"])
             if stored is not None:
@@ -109,7 +112,36 @@ class FakeSubscriptionStore:
         entity = codec.encode_delivery(record)
         with self._lock:
             self._check_available()
+            self._failed_before_write(record)
             self._partitions.setdefault(entity["PartitionKey"], {})[entity["RowKey"]] = _stored(entity)
+            self._failed_after_write(record)
+
+    def failed_deliveries(self, limit: int = 100) -> Iterator[DeliveryRecord]:
+        with self._lock:
+            self._check_available()
+            rows = self._index.get(failed.PARTITION, {})
+            hits = [failed.decode(rows[row_key])[:2] for row_key in sorted(rows)]
+        found = 0
+        for subscription_id, operation_id in hits:
+            record = self.delivery(subscription_id, operation_id)
+            if record is not None and failed.needs_row(record) and found < limit:
+                found += 1
+                yield record
+
+    def drop_failed_row(self, subscription_id: str, operation_id: str) -> bool:
+        """Lose one failed delivery's index row (an index written before this version had none)."""
+        with self._lock:
+            partition_key, row_key = failed.key(subscription_id, operation_id)
+            return self._index.get(partition_key, {}).pop(row_key, None) is not None
+
+    def _failed_before_write(self, record: DeliveryRecord | None) -> None:
+        if record is not None and failed.needs_row(record):
+            self._put_index(failed.encode(record))
+
+    def _failed_after_write(self, record: DeliveryRecord | None) -> None:
+        if record is not None and failed.may_end_a_failure(record):
+            partition_key, row_key = failed.key(record.subscription_id, record.operation_id)
+            self._index.get(partition_key, {}).pop(row_key, None)
 
     def history(self, subscription_id: str) -> list[HistoryEntry]:
         with self._lock:
@@ -156,6 +188,8 @@ class FakeSubscriptionStore:
             versions = {sub.id: version for sub, version in states}
             removed = 0
             for partition_key, rows in self._index.items():
+                if partition_key == failed.PARTITION:
+                    continue  # rebuilt from the delivery records below, as the table store does
                 for row_key in [k for k in rows if (partition_key, k) not in wanted]:
                     subscription_id, version = index.decode(rows[row_key])
                     if subscription_id in versions and version <= versions[subscription_id]:  # as the table store
@@ -164,7 +198,24 @@ class FakeSubscriptionStore:
             missing = {key: owner for key, owner in wanted.items() if key[1] not in self._index.get(key[0], {})}
             for key, (subscription_id, version) in missing.items():
                 self._put_index(index.encode(key, subscription_id, version))
-            return Reindexed(subscriptions=len(states), written=len(missing), removed=removed)
+            written, gone = self._reindex_failed()
+            return Reindexed(subscriptions=len(states), written=len(missing) + written, removed=removed + gone)
+
+    def _reindex_failed(self) -> tuple[int, int]:
+        records = [codec.decode_delivery(row) for partition in self._partitions.values()
+                   for key, row in partition.items() if key.startswith(codec.DELIVERY_PREFIX)]
+        wanted = {failed.key(r.subscription_id, r.operation_id): r for r in records if failed.needs_row(r)}
+        rows = self._index.setdefault(failed.PARTITION, {})
+        removed = 0
+        for row_key in [k for k in rows if (failed.PARTITION, k) not in wanted]:
+            subscription_id, operation_id, failed_at = failed.decode(rows[row_key])
+            if failed.outdated(failed_at, self.delivery(subscription_id, operation_id)):
+                del rows[row_key]
+                removed += 1
+        missing = [record for key, record in wanted.items() if key[1] not in rows]
+        for record in missing:
+            self._put_index(failed.encode(record))
+        return len(missing), removed
 
     def drop_index_row(self, subscription_id: str) -> int:
         """Lose every index row of one subscription, as a crash between commit and index write could."""
