@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves its __init__ unannotated
 
 
-# Every minute; the host runs a timer function as a singleton across instances, so one pass
-# at a time sends each subscription's events in order. A failing event waits on its row
-# (backoff, attempts, last error): nothing here raises for it.
+# Every minute, the safety net: each event is first tried right after it is written (see
+# bootstrap), and this pass sends what those tries left. The host runs a timer as a singleton
+# across instances; a try may still meet it on one subscription, which keeps order (see the
+# dispatcher). A failing event waits on its row (backoff, attempts, last error): nothing here
+# raises for it.
 @bp.timer_trigger(arg_name="timer", schedule="0 * * * * *", run_on_startup=False, use_monitor=True)
 def product_dispatch(timer: func.TimerRequest) -> None:
     dispatcher = _dispatcher()

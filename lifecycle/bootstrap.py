@@ -134,8 +134,17 @@ def worker() -> Worker:
                 settings = Settings.from_env()
                 configure(settings.log_level, sink=settings.log_sink)
                 traced = current_telemetry() if configure_telemetry(settings) else None
-                _built.append(build(settings, telemetry=traced))
+                tried = _immediate_dispatch() if settings.product_events_url else None
+                _built.append(build(settings, telemetry=traced, on_product_event=tried))
     return _built[0]
+
+
+def _immediate_dispatch() -> Callable[[str], None]:
+    """Azure has no dispatcher thread to wake: each product event is tried right after it is
+    written, within 2 s and never failing the caller; the minute timer is the safety net."""
+    from lifecycle.product.immediate import ImmediateDispatch
+
+    return ImmediateDispatch(lambda: dispatcher(worker()), budget_seconds=2.0)
 
 
 def dispatcher(worker: Worker) -> Dispatcher | None:

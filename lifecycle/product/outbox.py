@@ -5,58 +5,52 @@ The marketplace path never waits on the product: `notify` writes the event to th
 subscription (PartitionKey = subscription id), so one entity group transaction writes
 
     head              the next sequence number of this subscription (guarded by its ETag)
-    event|{event id}  the marker that makes the write idempotent: the same change twice is one event
+    event|{event id}  makes the write idempotent: the same change twice is one event
     seq|{sequence}    the event itself, with its delivery bookkeeping for ops
                       (status, attempts, last error, next attempt)
 
-Sequences order the events of one subscription; the dispatcher sends them in that order,
-and a later event waits while an earlier one fails. Delivered rows stay as the record of
-what the product was told.
+and one partition, `pending`, lists the subscriptions that may have pending events
+(RowKey = subscription id), so a dispatch pass reads that partition and then only the
+listed subscriptions' pending rows, never the delivered ones. The order makes an event
+without a listing impossible:
+
+    writer      read head -> upsert the listing (a new ETag) -> commit the event, guarded by head's ETag
+    dispatcher  read the listing -> read the backlog (head's ETag) -> all delivered ->
+                touch head, guarded by that ETag (the fence) -> delete the listing, guarded by its ETag
+
+A crash after the listing leaves a listing with nothing pending, which the dispatcher
+releases. A writer whose commit lands after the fence fails on head's ETag, reads again
+and lists again; one that listed after the dispatcher read the listing makes the delete
+fail. Delivered rows stay as the record of what the product was told; they cost a pass
+nothing.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, TransactionOperation, UpdateMode
 
 from lifecycle.domain.history import ChangeKind
 from lifecycle.domain.model import Subscription
-from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
+from lifecycle.errors import ConcurrencyConflict
 from lifecycle.ports import Clock
+from lifecycle.product.backlog import DELIVERED, PENDING, Backlog, Listing, OutboxEntry
 from lifecycle.product.events import ProductEvent, build_event
+from lifecycle.product.outbox_rows import SEQ_END, SEQ_PREFIX, decode, encode, translated
 from lifecycle.store.codec import escape_key, unescape_key
 
 HEAD_ROW = "head"
-MARKER_PREFIX = "event|"
-SEQ_PREFIX, SEQ_END = "seq|", "seq}"  # "}" follows "|": the exclusive upper bound of every event row
-PENDING, DELIVERED = "pending", "delivered"
-_CONFLICTS = frozenset({"EntityAlreadyExists", "UpdateConditionNotSatisfied", "ConditionNotMet"})
+EVENT_ID_PREFIX = "event|"
+LISTING_PARTITION = "pending"  # subscription ids are GUIDs: never this
+META_PARTITION, LISTED_ROW = "outbox", "listed-v1"  # written once every pre-listing pending event is listed
 _ATTEMPTS_ON_CONFLICT = 5
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutboxEntry:
-    """One event on its way to the product."""
-
-    subscription_id: str
-    sequence: int
-    event_id: str
-    type: str
-    body: str
-    created_at: datetime
-    status: str = PENDING
-    attempts: int = 0
-    last_error: str = ""
-    next_attempt_at: datetime | None = None
-    delivered_at: datetime | None = None
-    etag: str = ""
 
 
 class TableOutbox:
@@ -67,8 +61,9 @@ class TableOutbox:
         self._service = service
         self._name = f"{prefix}outbox"
         self._clock = clock
-        self._on_written = on_written  # e.g. wake the local dispatcher: best effort, after the write
+        self._on_written = on_written  # wake a dispatcher: best effort, after the write
         self._client: TableClient | None = None
+        self._listed_before = False
 
     @classmethod
     def from_connection_string(cls, conn: str, prefix: str, clock: Clock, **options: Any) -> TableOutbox:
@@ -89,53 +84,83 @@ class TableOutbox:
         """Write `event` after this subscription's last one; False if it was written before."""
         partition = escape_key(subscription_id)
         for _ in range(_ATTEMPTS_ON_CONFLICT):
-            with _translated("read outbox head"):
-                if self._exists(partition, MARKER_PREFIX + escape_key(event.id)):
+            with translated("read outbox head"):
+                if self._exists(partition, EVENT_ID_PREFIX + escape_key(event.id)):
                     return False
-                try:
-                    head = self._table().get_entity(partition, HEAD_ROW)
-                except ResourceNotFoundError:
-                    head = None
+                head = self._get(partition, HEAD_ROW)
+            self._list(partition)  # before the event, on every attempt: see the module docstring
             sequence = int(head["Next"]) if head is not None else 1
             now = self._clock.now()
             new_head = {"PartitionKey": partition, "RowKey": HEAD_ROW, "Next": sequence + 1}
-            marker = {"PartitionKey": partition, "RowKey": MARKER_PREFIX + escape_key(event.id), "Sequence": sequence}
+            marker = {"PartitionKey": partition, "RowKey": EVENT_ID_PREFIX + escape_key(event.id),
+                      "Sequence": sequence}
             operations: list[Any] = [
                 (TransactionOperation.CREATE, marker),
-                (TransactionOperation.CREATE, _encode(OutboxEntry(
+                (TransactionOperation.CREATE, encode(OutboxEntry(
                     subscription_id=subscription_id, sequence=sequence, event_id=event.id, type=event.type,
                     body=event.body, created_at=now, next_attempt_at=now))),
+                _guarded(new_head, head),
             ]
-            if head is None:
-                operations.append((TransactionOperation.CREATE, new_head))
-            else:
-                operations.append((TransactionOperation.UPDATE, new_head, {
-                    "mode": UpdateMode.REPLACE, "etag": head.metadata["etag"],
-                    "match_condition": MatchConditions.IfNotModified}))
             try:
-                with _translated("write outbox event"):
+                with translated("write outbox event"):
                     self._table().submit_transaction(operations)
                 return True
             except ConcurrencyConflict:
-                continue  # another writer took this sequence (or wrote this very event): read again
+                continue  # another writer (or the dispatcher's fence) changed head: read and list again
         raise ConcurrencyConflict(f"outbox of {subscription_id}: {_ATTEMPTS_ON_CONFLICT} conflicting writers")
 
-    # The dispatcher's and ops' side.
+    # The dispatcher's side (lifecycle.product.backlog.Outbox) and ops'.
+
+    def listings(self) -> Iterator[Listing]:
+        self._list_events_from_before_listings()
+        with translated("list pending subscriptions"):
+            for entity in self._table().query_entities("PartitionKey eq @pk", parameters={"pk": LISTING_PARTITION},
+                                                        select=["PartitionKey", "RowKey"], results_per_page=1000):
+                yield Listing(unescape_key(entity["RowKey"]), entity.metadata.get("etag") or "")
+
+    def backlog(self, subscription_id: str) -> Backlog:
+        # The SDK substitutes "@name" only between spaces, hence the spaced parentheses.
+        query = ("PartitionKey eq @pk and ( RowKey eq @head or "
+                 "( RowKey ge @first and RowKey lt @end and Status eq @pending ) )")
+        parameters = {"pk": escape_key(subscription_id), "head": HEAD_ROW, "first": SEQ_PREFIX, "end": SEQ_END,
+                      "pending": PENDING}
+        version, entries = "", []
+        with translated("read pending events"):
+            for entity in self._table().query_entities(query, parameters=parameters):
+                if entity["RowKey"] == HEAD_ROW:
+                    version = entity.metadata.get("etag") or ""
+                else:
+                    entries.append(decode(entity))
+        return Backlog(subscription_id, tuple(sorted(entries, key=lambda e: e.sequence)), version)
+
+    def release(self, listing: Listing, backlog: Backlog) -> bool:
+        partition = escape_key(listing.subscription_id)
+        fence: dict[str, Any] = {"PartitionKey": partition, "RowKey": HEAD_ROW, "Fence": uuid.uuid4().hex}
+        try:
+            with translated("fence outbox head"):
+                if backlog.version:
+                    self._table().update_entity(fence, mode=UpdateMode.MERGE, etag=backlog.version,
+                                                match_condition=MatchConditions.IfNotModified)
+                else:  # listed, but its first event was never committed: the writer's CREATE of head now fails
+                    self._table().create_entity({**fence, "Next": 1})
+            with translated("unlist subscription"):
+                self._table().delete_entity(LISTING_PARTITION, partition, etag=listing.etag,
+                                            match_condition=MatchConditions.IfNotModified)
+        except ConcurrencyConflict:
+            return False  # written or listed again meanwhile: stays listed for the next pass
+        return True
 
     def pending(self) -> Iterator[OutboxEntry]:
-        """Every event not yet delivered, across subscriptions (each subscription's in order)."""
-        query = "RowKey ge @first and RowKey lt @end and Status eq @pending"
-        parameters = {"first": SEQ_PREFIX, "end": SEQ_END, "pending": PENDING}
-        with _translated("list pending events"):
-            for entity in self._table().query_entities(query, parameters=parameters, results_per_page=1000):
-                yield _decode(entity)
+        """Every event not yet delivered, per listed subscription, each subscription's in order."""
+        for listing in self.listings():
+            yield from self.backlog(listing.subscription_id).entries
 
     def events(self, subscription_id: str) -> list[OutboxEntry]:
         """Every event of one subscription, delivered or not, in order."""
         query = "PartitionKey eq @pk and RowKey ge @first and RowKey lt @end"
         parameters = {"pk": escape_key(subscription_id), "first": SEQ_PREFIX, "end": SEQ_END}
-        with _translated("list events"):
-            return [_decode(entity) for entity in self._table().query_entities(query, parameters=parameters)]
+        with translated("list events"):
+            return [decode(entity) for entity in self._table().query_entities(query, parameters=parameters)]
 
     def mark_delivered(self, entry: OutboxEntry) -> None:
         done = replace(entry, status=DELIVERED, attempts=entry.attempts + 1, last_error="",
@@ -147,11 +172,37 @@ class TableOutbox:
         self._replace(failed)
         return failed
 
+    def _list(self, partition: str) -> None:
+        # A fresh value on every upsert: the listing's ETag must change even if the clock did not.
+        listing = {"PartitionKey": LISTING_PARTITION, "RowKey": partition, "Written": uuid.uuid4().hex}
+        with translated("list subscription"):
+            self._table().upsert_entity(listing, mode=UpdateMode.REPLACE)
+
+    def _list_events_from_before_listings(self) -> None:
+        """Once per table: list the pending events written by a version without listings (a scan)."""
+        if self._listed_before:
+            return
+        with translated("check outbox listings"):
+            if self._get(META_PARTITION, LISTED_ROW) is None:
+                query = "RowKey ge @first and RowKey lt @end and Status eq @pending"
+                parameters = {"first": SEQ_PREFIX, "end": SEQ_END, "pending": PENDING}
+                rows = self._table().query_entities(query, parameters=parameters, select=["PartitionKey"])
+                for partition in {row["PartitionKey"] for row in rows}:
+                    self._list(partition)
+                self._table().upsert_entity({"PartitionKey": META_PARTITION, "RowKey": LISTED_ROW})
+        self._listed_before = True
+
     def _replace(self, entry: OutboxEntry) -> None:
-        with _translated("update outbox event"):
-            self._table().update_entity(_encode(entry), mode=UpdateMode.REPLACE, etag=entry.etag or None,
+        with translated("update outbox event"):
+            self._table().update_entity(encode(entry), mode=UpdateMode.REPLACE, etag=entry.etag or None,
                                         match_condition=MatchConditions.IfNotModified if entry.etag
                                         else MatchConditions.Unconditionally)
+
+    def _get(self, partition: str, row: str) -> Any:
+        try:
+            return self._table().get_entity(partition, row)
+        except ResourceNotFoundError:
+            return None
 
     def _exists(self, partition: str, row: str) -> bool:
         try:
@@ -166,44 +217,9 @@ class TableOutbox:
         return self._client
 
 
-def _row(sequence: int) -> str:
-    return f"{SEQ_PREFIX}{sequence:012d}"
-
-
-def _encode(entry: OutboxEntry) -> dict[str, Any]:
-    entity: dict[str, Any] = {
-        "PartitionKey": escape_key(entry.subscription_id), "RowKey": _row(entry.sequence),
-        "Sequence": entry.sequence, "EventId": entry.event_id, "Type": entry.type, "Body": entry.body,
-        "Status": entry.status, "Attempts": entry.attempts, "LastError": entry.last_error,
-        "CreatedAt": entry.created_at,
-    }
-    if entry.next_attempt_at is not None:
-        entity["NextAttemptAt"] = entry.next_attempt_at
-    if entry.delivered_at is not None:
-        entity["DeliveredAt"] = entry.delivered_at
-    return entity
-
-
-def _decode(entity: Any) -> OutboxEntry:
-    return OutboxEntry(
-        subscription_id=unescape_key(entity["PartitionKey"]), sequence=int(entity["Sequence"]),
-        event_id=entity["EventId"], type=entity["Type"], body=entity["Body"], status=entity["Status"],
-        attempts=int(entity.get("Attempts") or 0), last_error=entity.get("LastError") or "",
-        created_at=entity["CreatedAt"], next_attempt_at=entity.get("NextAttemptAt"),
-        delivered_at=entity.get("DeliveredAt"), etag=entity.metadata.get("etag") or "",
-    )
-
-
-@contextmanager
-def _translated(doing: str) -> Iterator[None]:
-    """Map SDK errors onto the worker's error tree; nothing from azure.* leaves this module."""
-    try:
-        yield
-    except HttpResponseError as error:
-        code = getattr(error, "error_code", None)
-        code = str(getattr(code, "value", code) or "")
-        if code in _CONFLICTS or error.status_code in (409, 412):
-            raise ConcurrencyConflict(f"{doing}: the row changed or already exists ({code})") from error
-        raise StorageUnavailable(f"{doing}: table storage answered {error.status_code} {code}") from error
-    except AzureError as error:
-        raise StorageUnavailable(f"{doing}: table storage unreachable ({type(error).__name__})") from error
+def _guarded(new_head: dict[str, Any], head: Any) -> Any:
+    """Head's write in the event's transaction: create it, or replace it only if unchanged since read."""
+    if head is None:
+        return (TransactionOperation.CREATE, new_head)
+    return (TransactionOperation.UPDATE, new_head, {"mode": UpdateMode.REPLACE, "etag": head.metadata["etag"],
+                                                    "match_condition": MatchConditions.IfNotModified})

@@ -24,11 +24,13 @@ class HttpEventSender:
         self._client = client or httpx.Client(timeout=timeout, trust_env=False)
         self._wall_clock = wall_clock
 
-    def send(self, event_id: str, body: str) -> None:
+    def send(self, event_id: str, body: str, *, timeout: float | None = None) -> None:
+        """POST within `timeout` seconds (None: the client's own), or raise DeliveryFailed."""
         data = body.encode()
         headers = signed_headers(self._secret, data, now=self._wall_clock(), event_id=event_id)
+        limit = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
         try:
-            response = self._client.post(self._url, content=data, headers=headers)
+            response = self._client.post(self._url, content=data, headers=headers, timeout=limit)
         except httpx.HTTPError as error:
             raise DeliveryFailed(f"{type(error).__name__}: {error}".rstrip(": ")) from error
         if not 200 <= response.status_code < 300:

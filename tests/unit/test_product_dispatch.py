@@ -6,8 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from azure.data.tables import TableServiceClient
 
 from lifecycle.domain.history import ChangeKind
 from lifecycle.domain.model import Status, Subscription
@@ -16,6 +18,7 @@ from lifecycle.product.outbox import TableOutbox
 from lifecycle.product.sender import HttpEventSender
 from lifecycle.product.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from lifecycle.sandbox import ManualClock
+from tests.fakes.product import FakeProduct
 from tests.unit.product_server import ProductServer
 
 SECRET = "unit-secret"
@@ -126,3 +129,88 @@ def test_an_unreachable_product_is_a_recorded_failure(outbox: TableOutbox, clock
     [entry] = outbox.events(sid)
     assert (entry.status, entry.attempts) == ("pending", 1)
     assert entry.last_error.startswith("ConnectError")
+
+
+def test_a_pass_unlists_a_subscription_once_all_its_events_are_delivered(
+    outbox: TableOutbox, product: ProductServer, clock: ManualClock
+) -> None:
+    done, stuck = str(uuid.uuid4()), str(uuid.uuid4())
+    tell(outbox, done, ChangeKind.ACTIVATED, ChangeKind.SUSPENDED)
+    sending = dispatcher(outbox, product, clock)
+    sending.dispatch()
+    product.status = 503
+    tell(outbox, stuck, ChangeKind.ACTIVATED)
+    sending.dispatch()
+    assert {listing.subscription_id for listing in outbox.listings()} == {stuck}
+
+
+class CountingReads:
+    """A TableServiceClient that keeps every entity its table client hands back."""
+
+    def __init__(self, service: TableServiceClient) -> None:
+        self._service, self.read = service, []
+
+    def create_table_if_not_exists(self, name: str) -> object:
+        table, read = self._service.create_table_if_not_exists(name), self.read
+
+        class Counted:
+            def __getattr__(self, attribute: str) -> Any:
+                return getattr(table, attribute)
+
+            def get_entity(self, *args: Any, **kwargs: Any) -> Any:
+                read.append(entity := table.get_entity(*args, **kwargs))
+                return entity
+
+            def query_entities(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+                for entity in table.query_entities(*args, **kwargs):
+                    read.append(entity)
+                    yield entity
+        return Counted()
+
+    def close(self) -> None:
+        self._service.close()
+
+
+def test_a_pass_reads_the_listed_subscriptions_pending_rows_and_no_delivered_row(
+    azurite_connection_string: str, table_prefix: str, product: ProductServer, clock: ManualClock
+) -> None:
+    counting = CountingReads(TableServiceClient.from_connection_string(azurite_connection_string))
+    outbox = TableOutbox(counting, table_prefix, clock)  # type: ignore[arg-type]
+    told = [str(uuid.uuid4()) for _ in range(20)]
+    for sid in told:
+        tell(outbox, sid, ChangeKind.ACTIVATED, ChangeKind.QUANTITY_CHANGED)
+    sending = dispatcher(outbox, product, clock)
+    assert sending.dispatch().delivered == 40
+    waiting = str(uuid.uuid4())
+    tell(outbox, waiting, ChangeKind.SUSPENDED)
+    counting.read.clear()
+    assert sending.dispatch().delivered == 1
+    # The listing, then that subscription's head and pending row: nothing of the 40 delivered.
+    assert sorted((e["PartitionKey"], e["RowKey"]) for e in counting.read) == sorted([
+        ("pending", waiting), (waiting, "head"), (waiting, "seq|000000000001")])
+    outbox.close()
+
+
+class SlowSender:
+    """Each send takes `seconds` on a stepped monotonic clock; records the timeout it was given."""
+
+    def __init__(self, seconds: float) -> None:
+        self.now, self.seconds, self.timeouts = 0.0, seconds, []
+
+    def send(self, event_id: str, body: str, *, timeout: float | None = None) -> None:
+        self.timeouts.append(timeout)
+        self.now += self.seconds
+
+
+def test_a_try_within_a_budget_sends_in_order_until_the_budget_is_spent() -> None:
+    clock = ManualClock()
+    fake, sid = FakeProduct(clock), str(uuid.uuid4())
+    for number, change in enumerate([ChangeKind.ACTIVATED, ChangeKind.SUSPENDED, ChangeKind.REINSTATED]):
+        fake.notify(change, Subscription(id=sid, status=Status.SUBSCRIBED), operation_id=f"op-{number}")
+    sender = SlowSender(seconds=1.5)
+    sending = Dispatcher(fake, sender, clock, monotonic=lambda: sender.now)
+    report = sending.dispatch_subscription(sid, budget_seconds=2.0)
+    assert (report.delivered, report.failed, report.waiting) == (2, 0, 1)
+    assert sender.timeouts == [2.0, 0.5]  # each send gets what is left of the budget
+    assert [e.status for e in fake.events(sid)] == ["delivered", "delivered", "pending"]
+    assert sid in {listing.subscription_id for listing in fake.listings()}  # the next pass unlists it
