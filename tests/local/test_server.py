@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import azure.functions as func
 import httpx
@@ -182,3 +183,82 @@ def test_kept_alive_answers_do_not_wait_for_delayed_acks(client: httpx.Client) -
     for _ in range(20):
         client.get("/api/health")
     assert (time.perf_counter() - started) / 20 < 0.02
+
+
+def wait_until(condition: Callable[[], bool], patience: float = 5.0) -> None:
+    deadline = time.monotonic() + patience
+    while not condition():
+        assert time.monotonic() < deadline, "the server never got there"
+        time.sleep(0.005)
+
+
+class Gate:
+    """A handler that records which request it ran and holds every one until opened."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.ran: list[str] = []
+        self.active = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, request: func.HttpRequest) -> func.HttpResponse:
+        with self.lock:
+            self.active += 1
+            self.ran.append(request.route_params["name"])
+        self.opened.wait(10)
+        with self.lock:
+            self.active -= 1
+        return func.HttpResponse("ok")
+
+
+def get_in_background(server: LocalServer, name: str) -> threading.Thread:
+    thread = threading.Thread(target=httpx.get, args=(f"{server.url}/api/gate/{name}",), kwargs={"trust_env": False})
+    thread.start()
+    return thread
+
+
+def test_handlers_run_in_the_order_their_requests_were_read() -> None:
+    gate = Gate()
+    server = LocalServer([Route("GET", "gate/{name}", gate)], port=0, workers=1).start()
+    try:
+        clients = [get_in_background(server, "first")]
+        wait_until(lambda: gate.active == 1)
+        for number, name in enumerate(["a", "b", "c", "d"], start=1):
+            clients.append(get_in_background(server, name))
+            wait_until(lambda number=number: server.waiting == number)
+        gate.opened.set()
+        for client in clients:
+            client.join(10)
+    finally:
+        server.stop()
+    assert gate.ran == ["first", "a", "b", "c", "d"]
+
+
+def test_no_more_handlers_run_at_once_than_there_are_workers() -> None:
+    gate = Gate()
+    server = LocalServer([Route("GET", "gate/{name}", gate)], port=0, workers=2).start()
+    try:
+        clients = [get_in_background(server, str(n)) for n in range(8)]
+        wait_until(lambda: server.waiting == 6)
+        assert gate.active == 2
+        gate.opened.set()
+        for client in clients:
+            client.join(10)
+    finally:
+        server.stop()
+    assert sorted(gate.ran) == [str(n) for n in range(8)]
+
+
+def test_a_stalled_body_does_not_hold_a_worker() -> None:
+    server = LocalServer([Route("POST", "echo", lambda request: func.HttpResponse(request.get_body()))],
+                         port=0, workers=1, timeout=10).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as stalled:
+            stalled.sendall(b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"id\"")
+            response = httpx.post(f"{server.url}/api/echo", content=b"whole", trust_env=False, timeout=5)
+            stalled.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                stalled.recv(1)  # still unanswered: it waits for its body in its own thread
+    finally:
+        server.stop()
+    assert (response.status_code, response.text) == (200, "whole")
