@@ -6,13 +6,11 @@ on stderr and exit code 1, never a traceback.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from enum import Enum, StrEnum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lifecycle.local import state
+from lifecycle.plain import plain
 
 
 class Target(StrEnum):
@@ -98,21 +97,6 @@ def wait_for(read: Callable[[], Any], done: Callable[[Any], bool], *, timeout: f
         if done(value) or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
-
-
-def plain(value: Any) -> Any:
-    """Our values (frozen dataclasses, enums, dates) as JSON-ready ones."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): plain(item) for key, item in value.items()}
-    return value
 
 
 def emit_json(data: Any) -> None:

@@ -11,10 +11,11 @@ from typing import Any
 import click
 from rich.table import Table
 
-from lifecycle.cli.output import CliError, Context, console, emit_json, fields_table, plain
+from lifecycle.cli.output import CliError, Context, console, emit_json, fields_table
 from lifecycle.cli.queries import query_service
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Status, Subscription
+from lifecycle.plain import plain
 
 json_option = click.option("--json", "json_out", is_flag=True, help="Print JSON.")
 

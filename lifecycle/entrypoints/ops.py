@@ -15,12 +15,9 @@ parameter, compared in constant time): no key or a wrong one is 401.
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import json
 from collections.abc import Callable
-from datetime import date, datetime
-from enum import Enum
 from typing import Any
 
 import azure.functions as func
@@ -28,6 +25,7 @@ import azure.functions as func
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.errors import InvalidQuery, PermanentError, TransientError, UnknownSubscription
 from lifecycle.logs import get_logger
+from lifecycle.plain import plain
 from lifecycle.services.query import Entitlement, QueryService, SubscriptionPage
 from lifecycle.services.query_filter import parse_query
 
@@ -80,19 +78,6 @@ def history_json(subscription_id: str, history: list[HistoryEntry]) -> dict[str,
 
 def entitlements_json(tenant_id: str, found: list[Entitlement]) -> dict[str, Any]:
     return {"tenantId": tenant_id.strip().lower(), "entitlements": [plain(e) for e in found]}
-
-
-def plain(value: Any) -> Any:
-    """Our frozen values as JSON-ready ones (the same shape `lifecycle ... --json` prints)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    return value
 
 
 def _route_id(req: func.HttpRequest) -> str:
