@@ -25,27 +25,24 @@ several times it. With a few workers and one queue, a request waits its turn ins
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
 import re
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
 from lifecycle.logs import get_logger
+from lifecycle.sandbox.httpd import LOOPBACK, LoopbackHTTPServer
 from lifecycle.services.ingress import MAX_BODY_BYTES
 
-LOOPBACK = "127.0.0.1"
 ROUTE_PREFIX = "/api"  # the Functions host's default routePrefix
 WORKERS = 8  # handlers at once: enough to overlap their storage round trips, few enough to share one GIL fairly
 
@@ -107,36 +104,19 @@ class _Workers:
                 future.set_exception(error)
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(LoopbackHTTPServer):
     request_queue_size = 128  # socketserver's default backlog of 5 drops bursts of connections
-    daemon_threads = True  # a stuck request must not keep the process alive after stop()
     block_on_close = False
 
     def __init__(self, port: int, routes: Sequence[Route], max_body_bytes: int, timeout: float, workers: int) -> None:
-        super().__init__((LOOPBACK, port), _RequestHandler)
+        super().__init__(port, _RequestHandler)
         self.workers = _Workers(workers)
         self.routes = tuple(routes)
         self.max_body_bytes = max_body_bytes
         self.request_timeout = timeout
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # socketserver prints a traceback on stderr: a line of prose in a log of JSON lines.
-        # A client that vanished mid-request (the marketplace timed out, a reset) is weather.
-        error = sys.exc_info()[1]
-        if not isinstance(error, ConnectionError | TimeoutError):
-            get_logger("lifecycle.local.http").error("http.connection_failed", error_type=type(error).__name__)
+    def report_error(self, error: BaseException | None, request: Any, client_address: Any) -> None:
+        get_logger("lifecycle.local.http").error("http.connection_failed", error_type=type(error).__name__)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -330,8 +310,4 @@ class LocalServer:
             self._thread = None
         self._server.server_close()
         self._server.workers.stop()
-        with self._server.connections_lock:
-            open_now = list(self._server.connections)
-        for connection in open_now:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+        self._server.close_connections()

@@ -1,6 +1,9 @@
-"""Loopback HTTP plumbing shared by the sandbox's servers.
+"""Loopback HTTP plumbing shared by the sandbox's servers (and the local runtime's).
 
-A `LoopbackServer` is a ThreadingHTTPServer bound to 127.0.0.1 (never another
+`LoopbackHTTPServer` is the server class: 127.0.0.1 only, a thread per connection,
+kept-alive connections closed on stop, disconnects kept out of the logs. The local
+runtime's server (`lifecycle.local.server`) stands on it too: the sandbox must not lean on
+the worker's code, the reverse is allowed. A `LoopbackServer` is a ThreadingHTTPServer bound to 127.0.0.1 (never another
 interface), serving from a daemon thread, optionally over TLS. `JsonHandler` adds
 the few helpers both servers need and keeps the default access log quiet.
 """
@@ -17,6 +20,50 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
+_DISCONNECTS = (ConnectionError, TimeoutError, ssl.SSLError)
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer on 127.0.0.1 that remembers its open connections.
+
+    Stopping can then end kept-alive ones too (their idle threads would otherwise wait out
+    their timeouts). A client that vanishes mid-request (a timeout, a killed worker, a
+    reset) is expected weather: socketserver would print a traceback for it on stderr,
+    which in a log of JSON lines reads as a crash.
+    """
+
+    daemon_threads = True  # a stuck request must not keep the process alive after stop()
+
+    def __init__(self, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__((LOOPBACK, port), handler)
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, _DISCONNECTS):
+            self.report_error(error, request, client_address)
+
+    def report_error(self, error: BaseException | None, request: Any, client_address: Any) -> None:
+        """An error that is not a disconnect; by default socketserver's traceback on stderr."""
+        super().handle_error(request, client_address)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            open_now, self.connections = list(self.connections), set()
+        for connection in open_now:
+            with contextlib.suppress(OSError):  # already gone
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -57,48 +104,13 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.send_body(status, json.dumps(data).encode(), headers=headers)
 
 
-class _Server(ThreadingHTTPServer):
-    """Remembers open connections, so stopping also ends kept-alive ones."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that vanished mid-request (a worker killed, a timeout) is weather, not a bug:
-        # socketserver would print a traceback for it on stderr.
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError | ssl.SSLError):
-            return
-        super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            open_now, self.connections = list(self.connections), set()
-        for connection in open_now:
-            with contextlib.suppress(OSError):  # already gone
-                connection.shutdown(socket.SHUT_RDWR)
-
-
 class LoopbackServer:
     """One HTTP(S) server on 127.0.0.1; port 0 picks a free one."""
 
     def __init__(
         self, handler: type[BaseHTTPRequestHandler], port: int = 0, ssl_context: ssl.SSLContext | None = None
     ) -> None:
-        self._server = _Server((LOOPBACK, port), handler)
+        self._server = LoopbackHTTPServer(port, handler)
         if ssl_context is not None:
             # Handshake in the handler's thread, not in accept(): a stalled client blocks nobody.
             self._server.socket = ssl_context.wrap_socket(
