@@ -26,13 +26,18 @@ def sandbox(sandbox_clock: ManualClock) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def worker(sandbox: Sandbox, azurite_connection_string: str, table_prefix: str, tmp_path: Path) -> Worker:
-    env = sandbox.settings_env() | {
+def worker_env(sandbox: Sandbox, azurite_connection_string: str, table_prefix: str, tmp_path: Path) -> dict[str, str]:
+    """The settings, as environment variables, of a worker on the sandbox and Azurite."""
+    return sandbox.settings_env() | {
         "STORAGE_CONNECTION_STRING": azurite_connection_string,
         "TABLE_PREFIX": table_prefix,
         "LOCAL_QUEUE_PATH": str(tmp_path / "queue.sqlite"),
     }
-    return build(Settings.from_env(env))
+
+
+@pytest.fixture
+def worker(worker_env: dict[str, str]) -> Worker:
+    return build(Settings.from_env(worker_env))
 
 
 @pytest.fixture

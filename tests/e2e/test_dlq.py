@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from typing import Any
 
 import httpx
 import pytest
 
+from lifecycle.cli.output import wait_for
 from tests.e2e.served import ServedStack
 from tests.e2e.test_reconcile_cli import buy, start, wait_until_known
 
@@ -20,27 +20,21 @@ def faults(served: ServedStack, method: str, body: dict[str, Any] | None = None)
     httpx.request(method, url, json=body, trust_env=False, timeout=5).raise_for_status()
 
 
-def wait_for(read: Any, done: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
-def test_a_dead_lettered_delivery_is_listed_and_a_replay_applies_it_once(served: ServedStack) -> None:
+def suspend_that_cannot_be_verified(served: ServedStack) -> tuple[str, dict[str, Any]]:
+    """A known subscription, then a Suspend whose every API call answers 403 (a permanent error)."""
     start(served)
     sid = buy(served)
     served.cli("sandbox", "renew", sid)
     wait_until_known(served, sid)
-    # Every API call about this subscription answers 403: the event cannot be verified, a permanent error.
     faults(served, "POST", {"status": 403, "path": sid, "method": "GET", "times": 50})
+    return sid, served.cli("sandbox", "suspend", sid)
 
-    suspend = served.cli("sandbox", "suspend", sid)
+
+def test_a_dead_lettered_delivery_is_listed_and_a_replay_applies_it_once(served: ServedStack) -> None:
+    sid, suspend = suspend_that_cannot_be_verified(served)
 
     assert suspend["webhookStatus"] == 200  # the webhook takes it; the processor cannot verify it
-    listed = wait_for(lambda: served.cli("dlq", "list"), lambda rows: len(rows) == 1)
+    listed = wait_for(lambda: served.cli("dlq", "list"), lambda rows: len(rows) == 1, timeout=15.0)
     [dead] = listed  # dead-lettered and recorded failed: one entry, replayed once through the broker
     assert dead["kind"] == "dead-lettered"
     assert (dead["subscription_id"], dead["operation_id"], dead["action"]) == (sid, suspend["operationId"], "Suspend")
@@ -53,7 +47,7 @@ def test_a_dead_lettered_delivery_is_listed_and_a_replay_applies_it_once(served:
 
     assert [r["message_id"] for r in replayed["replayed"]] == [dead["message_id"]]
     shown = wait_for(lambda: served.cli("subscriptions", "show", sid),
-                     lambda shown: shown["subscription"]["status"] == "Suspended")
+                     lambda shown: shown["subscription"]["status"] == "Suspended", timeout=15.0)
     entries = [e for e in shown["history"] if e["operation_id"] == suspend["operationId"]]
     assert [(e["outcome"], e["source"]) for e in entries] == [("applied", "replay")]
     assert served.cli("dlq", "list") == []
@@ -77,13 +71,9 @@ def complete_dead_letters(served: ServedStack) -> None:
 
 
 def test_a_failed_delivery_without_a_dead_letter_is_listed_and_a_replay_applies_it_once(served: ServedStack) -> None:
-    start(served)
-    sid = buy(served)
-    served.cli("sandbox", "renew", sid)
-    wait_until_known(served, sid)
-    faults(served, "POST", {"status": 403, "path": sid, "method": "GET", "times": 50})
-    suspend = served.cli("sandbox", "suspend", sid)
-    wait_for(lambda: served.cli("dlq", "list"), lambda rows: [r["kind"] for r in rows] == ["dead-lettered"])
+    sid, suspend = suspend_that_cannot_be_verified(served)
+    wait_for(lambda: served.cli("dlq", "list"), lambda rows: [r["kind"] for r in rows] == ["dead-lettered"],
+             timeout=15.0)
     complete_dead_letters(served)
 
     [failed] = served.cli("dlq", "list")
@@ -98,7 +88,7 @@ def test_a_failed_delivery_without_a_dead_letter_is_listed_and_a_replay_applies_
 
     assert [(r["kind"], r["operation_id"]) for r in replayed["replayed"]] == [("failed", suspend["operationId"])]
     shown = wait_for(lambda: served.cli("subscriptions", "show", sid),
-                     lambda shown: shown["subscription"]["status"] == "Suspended")
+                     lambda shown: shown["subscription"]["status"] == "Suspended", timeout=15.0)
     entries = [e for e in shown["history"] if e["operation_id"] == suspend["operationId"]]
     assert [(e["outcome"], e["source"]) for e in entries] == [("applied", "replay")]
     assert served.cli("dlq", "list") == []

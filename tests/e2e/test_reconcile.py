@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -25,15 +24,9 @@ DRIFT = {FindingKind.MISSING_LOCALLY, FindingKind.STATUS, FindingKind.PLAN, Find
 
 
 @pytest.fixture
-def worker(sandbox: Sandbox, azurite_connection_string: str, table_prefix: str, tmp_path: Path) -> Worker:
+def worker(worker_env: dict[str, str]) -> Worker:
     """The conftest's worker, asking every active subscription for outstanding operations."""
-    env = sandbox.settings_env() | {
-        "STORAGE_CONNECTION_STRING": azurite_connection_string,
-        "TABLE_PREFIX": table_prefix,
-        "LOCAL_QUEUE_PATH": str(tmp_path / "queue.sqlite"),
-        "RECONCILE_CHECK_OPERATIONS": "active",
-    }
-    return build(Settings.from_env(env))
+    return build(Settings.from_env(worker_env | {"RECONCILE_CHECK_OPERATIONS": "active"}))
 
 
 def truth(sandbox: Sandbox, subscription_id: str) -> Subscription:
