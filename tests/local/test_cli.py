@@ -44,6 +44,9 @@ def write_stack(state_dir: Path, sandbox: Sandbox, connection_string: str = "", 
     state.write_info(state_dir, state.StackInfo(
         pid=os.getpid(), url="http://127.0.0.1:9", sandbox_api_url=sandbox.api_url,
         sandbox_control_url=sandbox.control_url, storage_connection_string=connection_string, table_prefix=prefix,
+        settings_env={**{k: v for k, v in sandbox.settings_env().items() if k != "MARKETPLACE_CLIENT_SECRET"},
+                      "STORAGE_CONNECTION_STRING": connection_string, "TABLE_PREFIX": prefix,
+                      "LOCAL_QUEUE_PATH": str(state_dir / "queue.sqlite")},
     ))
 
 
