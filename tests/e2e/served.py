@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+NEVER_DURING_A_TEST = "0 0 0 1 1 *"
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "lifecycle"
 # The console script once the project is installed (`make` does it); the module otherwise.
@@ -31,9 +32,9 @@ class ServedStack:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
-        # The stack's own reconcile timer stays out of the way (once a year) unless a test sets
-        # it: a run at :00 or :30 would add history entries that tests count exactly.
-        self.env = {"RECONCILE_SCHEDULE": "0 0 0 1 1 *", **os.environ, "LIFECYCLE_STATE_DIR": str(state_dir)}
+        # The stack's own reconcile timer stays out of the way (New Year's midnight) unless a test
+        # sets another: a run at :00 or :30 would add history entries that tests count exactly.
+        self.env = {**os.environ, "RECONCILE_SCHEDULE": NEVER_DURING_A_TEST, "LIFECYCLE_STATE_DIR": str(state_dir)}
         self.log = state_dir.parent / f"{state_dir.name}-serve.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}

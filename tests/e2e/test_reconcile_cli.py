@@ -17,11 +17,7 @@ from tests.e2e.served import ServedStack, same_as_truth
 
 pytestmark = pytest.mark.e2e
 
-NEVER_DURING_A_TEST = "0 0 0 1 1 *"  # the stack's own timer: only at New Year's midnight
-
-
 def start(served: ServedStack) -> ServedStack:
-    served.env["RECONCILE_SCHEDULE"] = NEVER_DURING_A_TEST  # only the runs the test starts
     served.env["RECONCILE_STUCK_AFTER_HOURS"] = "0"  # a purchase pending at all counts as stuck
     return served.start()
 
