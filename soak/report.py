@@ -35,7 +35,8 @@ def show(result: SoakResult, path: Path) -> None:
     table.add_column("figure")
     table.add_column("value", justify="right")
     for name in ("events", "kills", "seconds", "event_seconds", "redelivered_after_sender_gave_up",
-                 "etag_conflicts", "abandoned", "rescheduled", "dead_letters", "rejected_on_purpose", "log_lines"):
+                 "etag_conflicts", "abandoned", "rescheduled", "dead_letters", "rejected_on_purpose", "log_lines",
+                 "api_faults_unhit"):
         table.add_row(name, str(figures.get(name, "")))
     for kind, count in sorted(figures.get("injected", {}).items()):
         table.add_row(f"injected: {kind}", str(count))

@@ -134,7 +134,7 @@ def _play(config: SoakConfig, sandbox: Sandbox, clock: ScaledClock, workers: lis
     figures = _settle(config, sandbox, deliveries, work_dir, progress)
     deliveries.close()
     figures.update(events=made, kills=kills, event_seconds=round(time.monotonic() - began, 1),
-                   injected=dict(deliveries.injected + faults.hits()),
+                   injected=dict(deliveries.injected + faults.hits()), api_faults_queued=dict(faults.queued),
                    rejected_on_purpose=len(traffic.rejected_on_purpose),
                    _ids=traffic.subscription_ids, _rejected=traffic.rejected_on_purpose)
     figures["injected"]["late_redelivery"] = len(deliveries.late)
@@ -145,6 +145,7 @@ def _settle(config: SoakConfig, sandbox: Sandbox, deliveries: Deliveries, work_d
             progress: Progress) -> dict[str, Any]:
     market = sandbox.marketplace
     deliveries.wait()
+    unhit = market.faults.pending  # queued faults no call met before the traffic ended
     market.faults.clear()
     time.sleep(config.dedup_seconds + 0.5)  # the late ones arrive past the duplicate window
     for operation_id in deliveries.late:
@@ -164,7 +165,7 @@ def _settle(config: SoakConfig, sandbox: Sandbox, deliveries: Deliveries, work_d
         if queue.depth() == 0 and pending == 0:
             break
         time.sleep(0.25)
-    return {"redelivered_after_sender_gave_up": len(unanswered), "queue_left": queue.depth(),
+    return {"api_faults_unhit": unhit, "redelivered_after_sender_gave_up": len(unanswered), "queue_left": queue.depth(),
             "dead_letters": len(queue.dead_letters())}
 
 
