@@ -4,7 +4,9 @@
 acknowledge, suspend, reinstate, renew) against Azurite and the sandbox over loopback.
 The baseline does the same I/O per event without our logic: two point reads (delivery
 record, state), GET operation, PATCH when the operation is pending, GET subscription for
-Renew, and one entity group transaction (state + history + delivery). Ours and the
+Renew, one index row upsert when the event changes an indexed value (a plan or a status:
+the write the ops index needs before the commit), and one entity group transaction (state
++ history + delivery). Ours and the
 baseline work on separate subscriptions and alternate in rounds of 200 events, so both
 see the same machine. CPU is the processing thread's own time (`time.thread_time`):
 the sandbox serves from other threads.
@@ -51,6 +53,7 @@ CYCLE: list[tuple[str, Any]] = [
     ("change_quantity", 9), ("suspend", None),
 ]
 API = "api-version=2018-08-31"
+INDEXED_ACTIONS = frozenset({"ChangePlan", "Suspend", "Reinstate", "Unsubscribe"})  # a plan or a status moves
 
 
 def run(subscriptions: int = SUBSCRIPTIONS) -> dict[str, Any]:
@@ -135,6 +138,7 @@ class _Baseline:
     def __init__(self, connection_string: str, prefix: str, sandbox: Sandbox, token: str) -> None:
         self._service = TableServiceClient.from_connection_string(connection_string)
         self._table = self._service.create_table_if_not_exists(f"{prefix}baseline")
+        self._index = self._service.create_table_if_not_exists(f"{prefix}baselineindex")
         self._sandbox = sandbox
         self._http = httpx.Client(base_url=sandbox.api_url, headers={"authorization": f"Bearer {token}"})
         self._seq: dict[str, int] = {}
@@ -156,6 +160,9 @@ class _Baseline:
         if action == "Renew":
             self._http.get(f"/saas/subscriptions/{sid}?{API}").raise_for_status()
         self._seq[sid] += 1
+        if action in INDEXED_ACTIONS:
+            self._index.upsert_entity({"PartitionKey": f"status|{action}", "RowKey": sid, "SubscriptionId": sid,
+                                       "Version": self._seq[sid]}, mode=UpdateMode.REPLACE)
         now = datetime.now(UTC)
         updated = dict(state) | {"LastOperationId": oid, "Version": self._seq[sid]}
         # Rows of the same shape and size as ours (the delivery row keeps the payload).

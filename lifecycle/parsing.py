@@ -8,6 +8,7 @@ the delivery record). What cannot be understood raises InvalidPayload naming the
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 from lifecycle.domain.events import EVENT_TYPES, Action, ChangePlan, ChangeQuantity, Event, UnknownAction
 from lifecycle.domain.model import Operation, OperationStatus, Plan, ResolvedPurchase, Status, Subscription, Term
+from lifecycle.domain.reconcile import Listed, fingerprint_of
 from lifecycle.errors import InvalidPayload
 
 _STATUS_ALIASES = {"success": OperationStatus.SUCCEEDED, "succeeded": OperationStatus.SUCCEEDED}
@@ -88,6 +90,38 @@ def parse_subscription(data: Mapping[str, Any], fallback_id: str = "") -> Subscr
         purchaser_tenant_id=_tenant(data.get("purchaser")),
         sandbox_type=_text(data.get("sandboxType")) or "None",
     )
+
+
+def parse_listed(data: Mapping[str, Any]) -> Listed:
+    """An item of the list's pages: fingerprinted from its fields, parsed whole only when asked.
+
+    Reads each compared field with the same helper as `parse_subscription`, so it refuses
+    what that refuses and its fingerprint is that of the parsed subscription.
+    """
+    subscription_id = _text(data.get("id"))
+    if not subscription_id:
+        raise InvalidPayload("subscription has no id")
+    raw_term = data.get("term")
+    term: Mapping[str, Any] = raw_term if isinstance(raw_term, dict) else {}
+    status = subscription_status(data.get("saasSubscriptionStatus"))
+    mark = fingerprint_of(
+        status=status,
+        plan_id=_text(data.get("planId")),
+        quantity=parse_quantity(data.get("quantity"), "quantity"),
+        term_unit=_text(term.get("termUnit")),
+        term_start=_date(term.get("startDate"), "term.startDate"),
+        term_end=_date(term.get("endDate"), "term.endDate"),
+        is_free_trial=_flag(data.get("isFreeTrial")),
+        auto_renew=_flag(data.get("autoRenew")),
+        offer_id=_text(data.get("offerId")),
+        name=_text(data.get("name")),
+        publisher_id=_text(data.get("publisherId")),
+        beneficiary_tenant_id=_tenant(data.get("beneficiary")),
+        purchaser_tenant_id=_tenant(data.get("purchaser")),
+        is_test=_flag(data.get("isTest")),
+        sandbox_type=_text(data.get("sandboxType")) or "None",
+    )
+    return Listed(subscription_id, status, mark, functools.partial(parse_subscription, data))
 
 
 def parse_operation(data: Mapping[str, Any], subscription_id: str = "") -> Operation:

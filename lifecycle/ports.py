@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from lifecycle.domain.events import ChangePlan, ChangeQuantity
 from lifecycle.domain.history import ChangeKind, HistoryEntry
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
-from lifecycle.domain.reconcile import RunRecord, Tombstone
+from lifecycle.domain.reconcile import Fingerprinted, Listed, RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 
 
@@ -50,7 +50,7 @@ class Lookup:
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One subscription found, in key order: `key` is where the next page resumes (opaque),
-    `subscription` its current state (None: the index named a subscription that is gone)."""
+    `subscription` its current state (None: the index row is stale or its subscription gone)."""
 
     key: str
     subscription: Subscription | None
@@ -104,8 +104,9 @@ class SubscriptionStore(Protocol):
         """Every stored subscription, streamed."""
         ...
 
-    def subscription_shard(self, shard: int, shards: int) -> Iterator[Subscription]:
-        """The stored subscriptions of one key range of `shards` (each is in exactly one), streamed.
+    def fingerprints(self, shard: int, shards: int) -> Iterator[Fingerprinted]:
+        """The stored subscriptions of one key range of `shards` (each is in exactly one), streamed,
+        each reduced to what a reconciliation scan compares (never decoded whole).
 
         Whole-table passes read several shards at once; ValueError for an impossible shard.
         """
@@ -147,8 +148,9 @@ class SubscriptionStore(Protocol):
         """Up to `limit` subscriptions of the index `lookup` names (None: every one), in key
         order after `after`, each with its current state; fewer than `limit`: the end.
 
-        A hit's state may no longer match the lookup (the index lags a commit by one write):
-        callers judge the state, not the lookup.
+        A hit whose index row the state no longer explains (obsolete, or written for a commit
+        not made) comes without a state; an obsolete row is removed as it is met. A state may
+        still miss a filter the index does not hold exactly (case, dates): callers judge it.
         """
         ...
 
@@ -164,8 +166,9 @@ class MarketplaceApi(Protocol):
 
     def activate(self, subscription_id: str, plan_id: str, quantity: int | None = None) -> None: ...
 
-    def list_subscriptions(self) -> Iterator[list[Subscription]]:
-        """Page by page, following `@nextLink` until it is absent."""
+    def list_subscriptions(self) -> Iterator[list[Listed]]:
+        """Page by page, following `@nextLink` until it is absent; each item is fingerprinted
+        and checked as it is read, and parsed whole only when asked (`Listed.parse`)."""
         ...
 
     def get_subscription(self, subscription_id: str) -> Subscription: ...

@@ -3,7 +3,8 @@
 The whole-table pass is most of a reconciliation's storage time. One query walks the table
 a page at a time, each page a round trip; shards read on a few threads overlap those trips
 (on Azurite, whose cost per page grows with the rows one query matches, a shard is cheaper
-even alone). Reconciliation indexes by id, so it needs no order. Memory stays bounded: the
+even alone). Reconciliation indexes by id, so it needs no order, and only fingerprints
+(`SubscriptionStore.fingerprints`), so no row is decoded whole. Memory stays bounded: the
 threads hand over batches through a queue of BUFFER batches and wait while it is full.
 """
 
@@ -13,16 +14,16 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from lifecycle.domain.model import Subscription
+from lifecycle.domain.reconcile import Fingerprinted
 from lifecycle.ports import SubscriptionStore
 
 SHARDS, THREADS, BATCH, BUFFER = 16, 4, 500, 8
 
-_Item = list[Subscription] | BaseException | None  # a batch, a reader's failure, or "this reader is done"
+_Item = list[Fingerprinted] | BaseException | None  # a batch, a reader's failure, or "this reader is done"
 
 
-def read_all(store: SubscriptionStore, *, shards: int = SHARDS, threads: int = THREADS) -> Iterator[Subscription]:
-    """Every stored subscription once, in no particular order; a reader's error is raised here."""
+def read_all(store: SubscriptionStore, *, shards: int = SHARDS, threads: int = THREADS) -> Iterator[Fingerprinted]:
+    """Every stored subscription's fingerprint once, in no particular order; a reader's error is raised here."""
     batches: queue.Queue[_Item] = queue.Queue(maxsize=BUFFER)
     stop = threading.Event()  # the consumer is gone: readers must not block on a full queue
     todo = iter(range(shards))
@@ -44,9 +45,9 @@ def read_all(store: SubscriptionStore, *, shards: int = SHARDS, threads: int = T
                     shard = next(todo, None)
                 if shard is None:
                     return
-                batch: list[Subscription] = []
-                for subscription in store.subscription_shard(shard, shards):
-                    batch.append(subscription)
+                batch: list[Fingerprinted] = []
+                for ours in store.fingerprints(shard, shards):
+                    batch.append(ours)
                     if len(batch) == BATCH:
                         if not hand_over(batch):
                             return

@@ -5,13 +5,16 @@ lists in purchase order, and neither can be asked for the other's order. So our 
 first reduced to what the comparison needs: subscription id -> fingerprint of the compared
 fields (an int, where the subscription itself would take kilobytes), plus the pending-since
 time of our pending ones. Each marketplace page is then compared against that index and
-forgotten. An id is marked seen rather than removed, so a listing restarted after a failing
-page skips what is done; whatever is still unseen at the end is what only we know. Suspects
-(a fingerprint that differs, an id we lack) go to the Examiner on a few threads while the
-paging goes on, at most IN_FLIGHT at a time. Point reads per listed subscription instead of
-an index lose by far (bench/reconcile.py). Building the index while already paging, parking
-what cannot be judged yet, was tried and dropped: on the benchmark it was slower, as parked
-suspects need their truth read again, and against the real API the scan is a small share.
+forgotten. Both sides come fingerprinted from their raw fields (`Fingerprinted`, `Listed`);
+only a suspect's listed item is parsed whole, since a domain value built for every row and
+every item was most of a run's own CPU. An id is marked seen rather than removed, so a
+listing restarted after a failing page skips what is done; whatever is still unseen at the
+end is what only we know. Suspects (a fingerprint that differs, an id we lack) go to the
+Examiner on a few threads while the paging goes on, at most IN_FLIGHT at a time. Point
+reads per listed subscription instead of an index lose by far (bench/reconcile.py).
+Building the index while already paging, parking what cannot be judged yet, was tried and
+dropped: on the benchmark it was slower, as parked suspects need their truth read again,
+and against the real API the scan is a small share.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from lifecycle.domain.model import Subscription
-from lifecycle.domain.reconcile import Finding, FindingKind, RunRecord, fingerprint, pending_since, stuck
+from lifecycle.domain.reconcile import Finding, FindingKind, Fingerprinted, Listed, RunRecord, stuck
 from lifecycle.errors import MarketplaceUnavailable, TransientError
 from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, MarketplaceApi
@@ -45,18 +47,17 @@ class TooManyProblems(TransientError):
 class LocalIndex:
     """Our side of the comparison: id -> fingerprint (SEEN once the marketplace listed it)."""
 
-    def __init__(self, subscriptions: Iterable[Subscription], skip: Collection[str]) -> None:
+    def __init__(self, subscriptions: Iterable[Fingerprinted], skip: Collection[str]) -> None:
         self._marks: dict[str, object] = {}
         self.pending: dict[str, datetime] = {}  # our pending ones: few, and needed for "stuck"
         self.skipped: set[str] = set()
-        for subscription in subscriptions:
-            if subscription.id in skip:
-                self.skipped.add(subscription.id)
+        for ours in subscriptions:
+            if ours.id in skip:
+                self.skipped.add(ours.id)
                 continue
-            self._marks[subscription.id] = fingerprint(subscription)
-            since = pending_since(subscription)
-            if since is not None:
-                self.pending[subscription.id] = since
+            self._marks[ours.id] = ours.fingerprint
+            if ours.pending_since is not None:
+                self.pending[ours.id] = ours.pending_since
         self.known = len(self._marks)
 
     def claim(self, subscription_id: str) -> object:
@@ -69,7 +70,7 @@ class LocalIndex:
         return [sid for sid, mark in self._marks.items() if mark is not SEEN]
 
 
-def listing(api: MarketplaceApi, retry: RetryPolicy, log: Any) -> Iterator[tuple[int, list[Subscription]]]:
+def listing(api: MarketplaceApi, retry: RetryPolicy, log: Any) -> Iterator[tuple[int, list[Listed]]]:
     """(page number, page) of the marketplace's list, with a failing page retried.
 
     The client has already retried each request. A page still failing restarts the listing
@@ -152,14 +153,14 @@ class Walk:
     log: Any
     _in_flight: deque[Future[Examined]] = field(default_factory=deque, init=False)
 
-    def run(self, ours: Iterable[Subscription], tombstoned: Collection[str]) -> None:
+    def run(self, ours: Iterable[Fingerprinted], tombstoned: Collection[str]) -> None:
         try:
             self._run(ours, tombstoned)
         except BaseException:
             self._settle()  # what already ran (repairs included) belongs in the failed run's record
             raise
 
-    def _run(self, ours: Iterable[Subscription], tombstoned: Collection[str]) -> None:
+    def _run(self, ours: Iterable[Fingerprinted], tombstoned: Collection[str]) -> None:
         index = LocalIndex(ours, tombstoned)
         self.tally.known, skipped = index.known, set(index.skipped)
         self.report("index", ())
@@ -183,14 +184,15 @@ class Walk:
             self.keep_lease()
         self.tally.skipped = len(skipped)
 
-    def _sort(self, theirs: Subscription, index: LocalIndex, quick: list[Finding]) -> list[Job]:
+    def _sort(self, theirs: Listed, index: LocalIndex, quick: list[Finding]) -> list[Job]:
         """The jobs one listed subscription needs (none when it agrees with ours); findings made here go to `quick`."""
         mark = index.claim(theirs.id)
         if mark is SEEN:
             return []  # a page read again after a restart
         self.tally.listed += 1
-        if not isinstance(mark, int) or mark != fingerprint(theirs):
-            return [_job(self.examiner.listed, theirs, mark if isinstance(mark, int) else None)]
+        if not isinstance(mark, int) or mark != theirs.fingerprint:
+            known = mark if isinstance(mark, int) else None
+            return [lambda: self.examiner.listed(theirs.parse(), known)]  # parsed on a worker, beside the paging
         if theirs.id in index.pending:
             late = stuck(theirs.id, theirs.status, index.pending[theirs.id], self.clock.now(), self.stuck_after)
             if late is not None:

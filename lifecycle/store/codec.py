@@ -23,6 +23,7 @@ from typing import Any
 from lifecycle.domain.events import Action, Source
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
 from lifecycle.domain.model import ChangeTimes, Status, Subscription, Term
+from lifecycle.domain.reconcile import Fingerprinted, fingerprint_of, waiting_since
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
 from lifecycle.store.properties import aware, int_property, plain_int, utc, utc_or_none
 
@@ -172,6 +173,40 @@ def decode_state(entity: Mapping[str, Any]) -> tuple[Subscription, int]:
         ),
     )
     return subscription, plain_int(entity["Version"]) or 0
+
+
+# The state row's columns a reconciliation scan reads (`decode_fingerprinted`): the compared
+# fields and what `pending_since` needs; the table store asks the service for these only.
+SCAN_COLUMNS = ("PartitionKey", "Status", "PlanId", "Quantity", "TermUnit", "TermStart", "TermEnd", "IsFreeTrial",
+                "AutoRenew", "OfferId", "Name", "PublisherId", "BeneficiaryTenantId", "PurchaserTenantId", "IsTest",
+                "SandboxType", "StatusChangedAt", "LastOperationAt")
+
+
+def decode_fingerprinted(entity: Mapping[str, Any]) -> Fingerprinted:
+    """A state row (SCAN_COLUMNS suffice) as a scan keeps it, read as `decode_state` reads it,
+    without building the subscription."""
+    start, end = entity.get("TermStart"), entity.get("TermEnd")
+    status = Status(entity["Status"])
+    mark = fingerprint_of(
+        status=status,
+        plan_id=entity.get("PlanId", ""),
+        quantity=plain_int(entity.get("Quantity")),
+        term_unit=entity.get("TermUnit", ""),
+        term_start=None if start is None else date.fromisoformat(start),
+        term_end=None if end is None else date.fromisoformat(end),
+        is_free_trial=entity.get("IsFreeTrial", False),
+        auto_renew=entity.get("AutoRenew", False),
+        offer_id=entity.get("OfferId", ""),
+        name=entity.get("Name", ""),
+        publisher_id=entity.get("PublisherId", ""),
+        beneficiary_tenant_id=entity.get("BeneficiaryTenantId", ""),
+        purchaser_tenant_id=entity.get("PurchaserTenantId", ""),
+        is_test=entity.get("IsTest", False),
+        sandbox_type=entity.get("SandboxType", "None"),
+    )
+    since = waiting_since(status, utc_or_none(entity.get("StatusChangedAt")),
+                          utc_or_none(entity.get("LastOperationAt")))
+    return Fingerprinted(unescape_key(entity["PartitionKey"]), mark, since)
 
 
 def encode_history(entry: HistoryEntry, seq: int) -> Entity:

@@ -10,17 +10,22 @@
 Each row carries SubscriptionId and the Version it was written for; nothing else. A reader
 loads the state row of every hit and judges the current state, never the index row, so
 a stale row costs a wasted read and never a wrong answer. Rows are written before the
-commit that needs them (a hit is never missing) and rows the commit made obsolete are
-deleted after it (a crash in between leaves a stale row: harmless, and `reindex` or the
-next commit removes it). Standard library only, like `codec`.
+commit that needs them, so a hit is never missing. Rows a commit makes obsolete are not
+deleted by it: the processing path pays one index write per changed field and no delete,
+and the first query that meets a stale row removes it (`judge`), guarded by the row's
+etag so a commit that has rewritten it since keeps it. A row not older than the state it
+names may belong to a commit in flight and is left alone; `reindex` mends whatever remains.
+Standard library only, like `codec`.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from typing import Any
 
 from lifecycle.domain.model import Subscription
+from lifecycle.domain.records import Snapshot
 from lifecycle.ports import Indexed, Lookup
 from lifecycle.store.codec import Entity, escape_key
 from lifecycle.store.properties import plain_int
@@ -69,3 +74,19 @@ def encode(key: Key, subscription_id: str, version: int) -> Entity:
 def decode(entity: Mapping[str, Any]) -> tuple[str, int]:
     """(subscription id, version written for) of an index row."""
     return entity["SubscriptionId"], plain_int(entity.get("Version")) or 0
+
+
+class Verdict(enum.Enum):
+    CURRENT = "current"  # the state has this row's key: a hit
+    IN_FLIGHT = "in flight"  # maybe written for a commit not made yet: keep it
+    STALE = "stale"  # written for an older state than the current one, which lacks it: remove it
+
+
+def judge(key: Key, row_version: int, snapshot: Snapshot | None) -> Verdict:
+    """What an index row read with `key` is worth against the current state it names."""
+    if snapshot is not None and key in keys(snapshot.subscription):
+        return Verdict.CURRENT
+    # A commit may add no history (the version stays): only a row older than the state is surely stale.
+    if snapshot is None or row_version >= snapshot.version:
+        return Verdict.IN_FLIGHT
+    return Verdict.STALE

@@ -2,15 +2,15 @@
 
 Why a second table and not index rows in each subscription's partition: a query must read
 one partition per question ("status|Suspended"), and those rows cannot share an entity
-group transaction with the state row anyway (a transaction is one partition). The order
-around a commit (rows the new state needs first, obsolete rows deleted after) and why a
-reader checks every hit against the state row are in `lifecycle.store.index`.
+group transaction with the state row anyway (a transaction is one partition). Why the rows
+a new state needs are written before its commit, why obsolete rows are left for the next
+query to remove, and how a reader judges every hit against the state row: `lifecycle.store.index`.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -41,35 +41,50 @@ class TableIndex:
     def close(self) -> None:
         self._pool.shutdown(wait=False)
 
-    def before_commit(self, commit: Commit, version: int) -> frozenset[index.Key]:
-        """Write the rows the new state needs; the keys that become obsolete once it is committed."""
+    def before_commit(self, commit: Commit, version: int) -> None:
+        """Write the rows the new state needs and its previous state lacked.
+
+        Rows the new state makes obsolete are left: the next query that meets one removes it
+        (`find`), so a commit costs one index write at most, never a delete as well.
+        """
         new = index.keys(commit.subscription)
         old = frozenset() if commit.expected is None else index.keys(commit.expected.subscription)
         table = self._table() if new - old else None
         for key in new - old:
             assert table is not None
             table.upsert_entity(index.encode(key, commit.subscription.id, version), mode=UpdateMode.REPLACE)
-        return old - new
-
-    def after_commit(self, obsolete: Iterable[index.Key]) -> None:
-        """Delete rows the committed state no longer has; a failure leaves a stale row, which readers skip."""
-        for partition, row in obsolete:
-            try:
-                self._table().delete_entity(partition, row)
-            except AzureError as error:
-                get_logger("lifecycle.store").warning("index.stale_row_left", partition=partition,
-                                                      error_type=type(error).__name__)
 
     def find(self, lookup: Lookup, *, after: str, limit: int) -> list[Hit]:
         partition, upper = index.bounds(lookup)
         query = "PartitionKey eq @pk and RowKey gt @after" + (" and RowKey lt @upper" if upper else "")
         parameters = {"pk": partition, "after": after, "upper": upper}
         pages = self._table().query_entities(query, parameters=parameters, results_per_page=limit,
-                                             select=["RowKey", "SubscriptionId"])
+                                             select=["RowKey", "SubscriptionId", "Version"])
         rows = list(itertools.islice(pages, limit))
-        snapshots = self._pool.map(self._load, [row["SubscriptionId"] for row in rows])
-        return [Hit(row["RowKey"], None if snapshot is None else snapshot.subscription)
-                for row, snapshot in zip(rows, snapshots, strict=True)]
+        snapshots = list(self._pool.map(self._load, [row["SubscriptionId"] for row in rows]))
+        hits: list[Hit] = []
+        stale: list[tuple[str, Any]] = []
+        for row, snapshot in zip(rows, snapshots, strict=True):
+            verdict = index.judge((partition, row["RowKey"]), index.decode(row)[1], snapshot)
+            current = snapshot.subscription if snapshot is not None and verdict is index.Verdict.CURRENT else None
+            hits.append(Hit(row["RowKey"], current))
+            if verdict is index.Verdict.STALE:
+                stale.append((partition, row))
+        for _ in self._pool.map(self._remove_stale, stale):
+            pass
+        return hits
+
+    def _remove_stale(self, found: tuple[str, Any]) -> None:
+        partition, row = found
+        try:
+            # Only the row as read: a commit that has rewritten it since wants it kept.
+            self._table().delete_entity(partition, row["RowKey"], etag=row.metadata["etag"],
+                                        match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            pass
+        except AzureError as error:  # a query must not fail over housekeeping: the next one tries again
+            get_logger("lifecycle.store").warning("index.stale_row_left", partition=partition,
+                                                  error_type=type(error).__name__)
 
     def reindex(self, states: Iterator[tuple[Subscription, int]]) -> Reindexed:
         """Write every missing row, delete rows no state explains (see `index` for the version rule)."""

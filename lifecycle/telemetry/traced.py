@@ -17,7 +17,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
-from lifecycle.domain.reconcile import RunRecord, RunStatus, Tombstone
+from lifecycle.domain.reconcile import Fingerprinted, Listed, RunRecord, RunStatus, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 from lifecycle.ports import Hit, Lookup, MarketplaceApi, Queue, QueueMessage, Reindexed, SubscriptionStore
 from lifecycle.telemetry.instruments import Telemetry, ids
@@ -101,9 +101,9 @@ class TracedStore:
     def subscriptions(self) -> Iterator[Subscription]:
         return streamed(self._t, "store.subscriptions", self._inner.subscriptions(), {})
 
-    def subscription_shard(self, shard: int, shards: int) -> Iterator[Subscription]:
-        items = self._inner.subscription_shard(shard, shards)
-        return streamed(self._t, "store.subscription_shard", items, {"shard": shard, "shards": shards})
+    def fingerprints(self, shard: int, shards: int) -> Iterator[Fingerprinted]:
+        items = self._inner.fingerprints(shard, shards)
+        return streamed(self._t, "store.fingerprints", items, {"shard": shard, "shards": shards})
 
     def save_run(self, run: RunRecord) -> None:
         with self._span("save_run"):
@@ -167,7 +167,7 @@ class TracedMarketplaceApi:
         with self._span("activate", subscription_id):
             self._inner.activate(subscription_id, plan_id, quantity)
 
-    def list_subscriptions(self) -> Iterator[list[Subscription]]:
+    def list_subscriptions(self) -> Iterator[list[Listed]]:
         return streamed(self._t, "marketplace.list_subscriptions", self._inner.list_subscriptions(), {})
 
     def get_subscription(self, subscription_id: str) -> Subscription:

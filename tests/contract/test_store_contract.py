@@ -215,14 +215,14 @@ def test_every_subscription_is_in_exactly_one_shard(store: SubscriptionStore, sh
     ids = [new_id() for _ in range(30)] + [odd + new_id() for odd in ODD_IDS] + [new_id().upper(), "zz" + new_id()]
     for sid in ids:
         create(store, subscription(sid))
-    seen = [s.id for shard in range(shards) for s in store.subscription_shard(shard, shards)]
+    seen = [s.id for shard in range(shards) for s in store.fingerprints(shard, shards)]
     assert sorted(seen) == sorted(ids)
 
 
 @pytest.mark.parametrize(("shard", "shards"), [(16, 16), (-1, 4), (0, 17), (0, 0)])
 def test_an_impossible_shard_is_refused(store: SubscriptionStore, shard: int, shards: int) -> None:
     with pytest.raises(ValueError, match="shard"):
-        next(store.subscription_shard(shard, shards))
+        next(store.fingerprints(shard, shards))
 
 
 def test_naive_datetimes_are_refused(store: SubscriptionStore) -> None:

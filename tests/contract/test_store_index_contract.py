@@ -13,8 +13,9 @@ from lifecycle.domain.model import Status, Subscription, Term
 from lifecycle.domain.records import Commit, Snapshot
 from lifecycle.errors import ConcurrencyConflict
 from lifecycle.ports import Indexed, Lookup, SubscriptionStore
+from lifecycle.store import index
 from lifecycle.store.table import TableSubscriptionStore
-from tests.contract.test_store_contract import create, new_id
+from tests.contract.test_store_contract import create, entry, new_id
 from tests.fakes import FakeSubscriptionStore
 
 
@@ -35,6 +36,25 @@ def found(store: SubscriptionStore, lookup: Lookup | None, limit: int = 1000) ->
 
 def update(store: SubscriptionStore, snapshot: Snapshot, **fields: object) -> Snapshot:
     return store.commit(Commit(subscription=replace(snapshot.subscription, **fields), expected=snapshot))
+
+
+def change(store: SubscriptionStore, snapshot: Snapshot, **fields: object) -> Snapshot:
+    """A change with its history entry, as every real change is: the version moves on."""
+    history = (entry(snapshot.subscription.id, new_id()),)
+    return store.commit(Commit(subscription=replace(snapshot.subscription, **fields), expected=snapshot,
+                               history=history))
+
+
+def index_rows(store: SubscriptionStore, request: pytest.FixtureRequest, partition: str) -> set[str]:
+    """The row keys of one index partition, read around the store."""
+    if isinstance(store, FakeSubscriptionStore):
+        return store.index_row_keys(partition)
+    assert isinstance(store, TableSubscriptionStore)
+    conn = request.getfixturevalue("azurite_connection_string")
+    with TableServiceClient.from_connection_string(conn) as service:
+        table = service.get_table_client(store.index_table_name)
+        rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": partition}, select=["RowKey"])
+        return {row["RowKey"] for row in rows}
 
 
 @pytest.mark.parametrize(("field", "attribute", "value"), [
@@ -116,13 +136,44 @@ def test_a_lookup_of_a_value_nobody_has_finds_nothing(store: SubscriptionStore) 
     assert store.find(Lookup(Indexed.OFFER, "Suspended' or '1' eq '1")) == []
 
 
-def test_a_failed_commit_leaves_at_most_hits_whose_state_says_otherwise(store: SubscriptionStore) -> None:
+def test_a_failed_commit_leaves_no_hit_only_a_key_without_a_state(store: SubscriptionStore) -> None:
     first = create(store, sub(status=Status.SUBSCRIBED))
     with pytest.raises(ConcurrencyConflict):
         create(store, replace(first.subscription, status=Status.SUSPENDED))  # it exists already
-    for hit in store.find(Lookup(Indexed.STATUS, "Suspended")):
-        assert hit.subscription is not None
-        assert hit.subscription.status is Status.SUBSCRIBED  # the reader judges this state, not the row
+    hits = [hit for hit in store.find(Lookup(Indexed.STATUS, "Suspended")) if hit.key == first.subscription.id]
+    assert [hit.subscription for hit in hits] == [None]  # its row is read and judged against the state
+
+
+def test_a_change_leaves_its_obsolete_row_for_the_first_query_that_meets_it(
+    store: SubscriptionStore, request: pytest.FixtureRequest
+) -> None:
+    snapshot = create(store, sub(status=Status.SUBSCRIBED))
+    change(store, snapshot, status=Status.SUSPENDED)
+    sid = snapshot.subscription.id
+    subscribed = index.partition(Indexed.STATUS, "Subscribed")
+    assert sid in index_rows(store, request, subscribed)  # the commit wrote one row and deleted none
+    assert found(store, Lookup(Indexed.STATUS, "Subscribed")) == []
+    assert sid not in index_rows(store, request, subscribed)  # the query removed it
+    assert found(store, Lookup(Indexed.STATUS, "Suspended")) == [sid]
+
+
+def test_a_row_not_older_than_the_state_is_kept_as_a_commit_in_flight(
+    store: SubscriptionStore, request: pytest.FixtureRequest
+) -> None:
+    first = create(store, sub(status=Status.SUBSCRIBED))
+    with pytest.raises(ConcurrencyConflict):  # as a commit still under way would: its row, not its state
+        create(store, replace(first.subscription, status=Status.SUSPENDED))
+    suspended = index.partition(Indexed.STATUS, "Suspended")
+    assert found(store, Lookup(Indexed.STATUS, "Suspended")) == []
+    assert first.subscription.id in index_rows(store, request, suspended)
+
+
+def test_a_stale_row_rewritten_by_a_later_change_is_found_again(store: SubscriptionStore) -> None:
+    snapshot = change(store, create(store, sub(status=Status.SUBSCRIBED)), status=Status.SUSPENDED)
+    change(store, snapshot, status=Status.SUBSCRIBED)
+    sid = snapshot.subscription.id
+    assert sid in found(store, Lookup(Indexed.STATUS, "Subscribed"))
+    assert found(store, Lookup(Indexed.STATUS, "Suspended")) == []
 
 
 def lose_index_rows(store: SubscriptionStore, subscription_id: str, request: pytest.FixtureRequest) -> None:

@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
+from lifecycle.domain.reconcile import Listed
 from lifecycle.errors import MarketplaceUnavailable
 from lifecycle.marketplace.responses import rejected
-from lifecycle.parsing import parse_operation, parse_plan, parse_resolved, parse_subscription
+from lifecycle.parsing import parse_listed, parse_operation, parse_plan, parse_resolved, parse_subscription
 from lifecycle.sandbox.errors import SandboxError
 from lifecycle.sandbox.marketplace import PARTNER, Marketplace
 
@@ -48,13 +49,13 @@ class InProcessMarketplaceApi:
         self._do("activate", (subscription_id, plan_id, quantity), "POST", f"{_PREFIX}/{subscription_id}/activate",
                  lambda: self.marketplace.activate(subscription_id, plan_id))
 
-    def list_subscriptions(self) -> Iterator[list[Subscription]]:
+    def list_subscriptions(self) -> Iterator[list[Listed]]:
         continuation: str | None = None
         while True:
             items, continuation = self._do("list_subscriptions", (), "GET", _PREFIX,
                                            functools.partial(self.marketplace.list_page, continuation))
             if items:
-                yield [parse_subscription(item) for item in items]
+                yield [parse_listed(item) for item in items]
             if not continuation:
                 return
 

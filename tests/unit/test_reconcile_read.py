@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from lifecycle.domain.model import Subscription
+from lifecycle.domain.reconcile import Fingerprinted
 from lifecycle.domain.records import Commit
 from lifecycle.errors import StorageUnavailable
 from lifecycle.services import reconcile_read
@@ -36,10 +37,10 @@ def test_an_empty_table_reads_nothing() -> None:
 
 
 class FailingShard(FakeSubscriptionStore):
-    def subscription_shard(self, shard: int, shards: int) -> Iterator[Subscription]:
+    def fingerprints(self, shard: int, shards: int) -> Iterator[Fingerprinted]:
         if shard == 5:
             raise StorageUnavailable("list subscriptions: table storage answered 503")
-        return super().subscription_shard(shard, shards)
+        return super().fingerprints(shard, shards)
 
 
 def test_a_readers_failure_is_raised_to_the_consumer() -> None:

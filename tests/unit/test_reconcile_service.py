@@ -12,7 +12,7 @@ import pytest
 from lifecycle.domain.events import Source
 from lifecycle.domain.history import ChangeKind
 from lifecycle.domain.model import ChangeTimes, Status, Subscription
-from lifecycle.domain.reconcile import COMPARED, FindingKind, Remedy, RunRecord, RunStatus
+from lifecycle.domain.reconcile import COMPARED, FindingKind, Listed, Remedy, RunRecord, RunStatus
 from lifecycle.domain.records import Commit, Snapshot
 from lifecycle.errors import MarketplaceUnavailable
 from lifecycle.parsing import parse_subscription
@@ -387,7 +387,7 @@ class _ListFault:
         self._api, self._page, self._times = api, page, times
         self.failed = 0
 
-    def list_subscriptions(self) -> Iterator[list[Subscription]]:
+    def list_subscriptions(self) -> Iterator[list[Listed]]:
         for number, page in enumerate(self._api.list_subscriptions(), 1):
             if number == self._page and self.failed < self._times:
                 self.failed += 1
@@ -404,7 +404,7 @@ class _Hiding:
     def __init__(self, api: InProcessMarketplaceApi, hidden: str) -> None:
         self._api, self._hidden = api, hidden
 
-    def list_subscriptions(self) -> Iterator[list[Subscription]]:
+    def list_subscriptions(self) -> Iterator[list[Listed]]:
         for page in self._api.list_subscriptions():
             yield [s for s in page if s.id != self._hidden]
 
