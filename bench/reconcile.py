@@ -6,7 +6,8 @@ status, autoRenew, known here only). Each measured phase runs in a fresh subproc
 peak RSS is that process's own VmHWM (see `_phase` for why not ru_maxrss):
 
     baseline    the bare I/O: read every state row the way our store does (16 key ranges on 4
-                threads), then page the API (httpx, JSON, @nextLink); nothing else
+                threads, only the columns a scan reads), then page the API (httpx, JSON,
+                @nextLink); nothing else
     ours_dry    `worker.reconcile.run(dry_run=True)`: domain values, comparison, no writes
     ours        `worker.reconcile.run()`: the same, and the 1% repaired (a read and a transaction each)
     pointreads  the design not taken: page the API, one point read per listed subscription
@@ -164,7 +165,7 @@ def _baseline(settings: Any, _: str) -> Any:
         query = " and ".join(["RowKey eq @row", *(["PartitionKey ge @low"] if low else []),
                               *(["PartitionKey lt @high"] if high else [])])
         found = table.query_entities(query, parameters={"row": "state", "low": low, "high": high},
-                                     results_per_page=1000)
+                                     select=list(codec.SCAN_COLUMNS), results_per_page=1000)
         return sum(1 for _ in found)
 
     def work() -> dict[str, Any]:

@@ -35,7 +35,7 @@ def subscriptions() -> None:
 @click.option("--test/--no-test", default=None, help="Only test purchases, or none.")
 @click.option("--renewals-at-risk", "renewal_days", type=int, metavar="DAYS",
               help="Active, autoRenew off, and the term ends within DAYS days.")
-@click.option("--limit", type=int, help="Subscriptions per page [default: 50, at most 200].")
+@click.option("--limit", type=int, help="Subscriptions per page [default: 25, at most 200].")
 @click.option("--continuation", help="The token a previous page printed.")
 @json_option
 @click.pass_obj

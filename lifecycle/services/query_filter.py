@@ -26,7 +26,9 @@ from lifecycle.domain.model import Status, Subscription
 from lifecycle.errors import InvalidQuery
 from lifecycle.ports import Indexed, Lookup
 
-DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+# A page costs one index query plus a state read per row (every hit is checked against its
+# state): a screenful by default keeps the first answer quick; `limit` asks for more.
+DEFAULT_LIMIT, MAX_LIMIT = 25, 200
 MAX_RENEWAL_DAYS = 3660  # ten years: the longest term is five
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # offer and plan ids as Partner Center allows them
 _TOKEN_VERSION, _MAX_TOKEN = 1, 2048
