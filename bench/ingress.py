@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 5_000
 CONCURRENCY = 50
 SUBSCRIPTIONS = 250
+TICK = 0.01  # the client's loop-lag probe
 
 
 def run(events: int = EVENTS, concurrency: int = CONCURRENCY) -> dict[str, Any]:
@@ -71,6 +72,7 @@ def run(events: int = EVENTS, concurrency: int = CONCURRENCY) -> dict[str, Any]:
         baseline = LocalServer([Route("POST", "marketplace/webhook", bare.handle)], port=0).start()
         try:
             results: dict[str, list[float]] = {"ours": [], "baseline": []}
+            lags: dict[str, list[float]] = {"ours": [], "baseline": []}
             elapsed = {"ours": 0.0, "baseline": 0.0}
             statuses: dict[str, dict[int, int]] = {"ours": {}, "baseline": {}}
             half = len(bodies) // 2
@@ -78,9 +80,10 @@ def run(events: int = EVENTS, concurrency: int = CONCURRENCY) -> dict[str, Any]:
                 for name in order:
                     server = ours if name == "ours" else baseline
                     url = f"{server.url}/api/marketplace/webhook"
-                    latencies, seconds, codes = _load_from_another_process(url, token, round_bodies, concurrency,
-                                                                           Path(scratch))
+                    latencies, seconds, codes, loop_lags = _load_from_another_process(
+                        url, token, round_bodies, concurrency, Path(scratch))
                     results[name] += latencies
+                    lags[name] += loop_lags
                     elapsed[name] += seconds
                     for code, count in codes.items():
                         statuses[name][code] = statuses[name].get(code, 0) + count
@@ -88,7 +91,7 @@ def run(events: int = EVENTS, concurrency: int = CONCURRENCY) -> dict[str, Any]:
             ours.stop()
             baseline.stop()
             bare.close()
-    return _report(results, elapsed, statuses, concurrency)
+    return _report(results, elapsed, statuses, lags, concurrency)
 
 
 def _bodies(subscriptions: list[dict[str, Any]], events: int) -> list[bytes]:
@@ -113,7 +116,7 @@ def _bodies(subscriptions: list[dict[str, Any]], events: int) -> list[bytes]:
 
 def _load_from_another_process(
     url: str, token: str, bodies: list[bytes], concurrency: int, scratch: Path
-) -> tuple[list[float], float, dict[int, int]]:
+) -> tuple[list[float], float, dict[int, int], list[float]]:
     """The client in its own process: in ours it would share the servers' GIL and skew both."""
     job = scratch / "load.json"
     job.write_text(json.dumps({"url": url, "token": token, "concurrency": concurrency,
@@ -121,19 +124,20 @@ def _load_from_another_process(
     out = subprocess.run([sys.executable, "-m", "bench.ingress", str(job)], check=True, capture_output=True,
                          text=True, cwd=ROOT)
     result = json.loads(out.stdout)
-    return result["latencies"], result["seconds"], {int(k): v for k, v in result["codes"].items()}
+    codes = {int(k): v for k, v in result["codes"].items()}
+    return result["latencies"], result["seconds"], codes, result["loop_lags"]
 
 
 def _client_main(job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
     bodies = [b.encode() for b in job["bodies"]]
-    latencies, seconds, codes = asyncio.run(_load(job["url"], job["token"], bodies, job["concurrency"]))
-    print(json.dumps({"latencies": latencies, "seconds": seconds, "codes": codes}))
+    latencies, seconds, codes, lags = asyncio.run(_load(job["url"], job["token"], bodies, job["concurrency"]))
+    print(json.dumps({"latencies": latencies, "seconds": seconds, "codes": codes, "loop_lags": lags}))
 
 
 async def _load(
     url: str, token: str, bodies: list[bytes], concurrency: int
-) -> tuple[list[float], float, dict[int, int]]:
+) -> tuple[list[float], float, dict[int, int], list[float]]:
     headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
     latencies: list[float] = []
     codes: dict[int, int] = {}
@@ -148,9 +152,24 @@ async def _load(
                 latencies.append(time.perf_counter() - start)
                 codes[response.status_code] = codes.get(response.status_code, 0) + 1
 
+        lags: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            # How late the client's own loop wakes: a late loop reads answers late, and its
+            # lateness would be counted as the server's.
+            while not done.is_set():
+                due = time.perf_counter() + TICK
+                await asyncio.sleep(TICK)
+                lags.append(time.perf_counter() - due)
+
         start = time.perf_counter()
+        ticking = asyncio.create_task(ticker())
         await asyncio.gather(*(sender() for _ in range(concurrency)))
-        return latencies, time.perf_counter() - start, codes
+        seconds = time.perf_counter() - start
+        done.set()
+        await ticking
+        return latencies, seconds, codes, lags
 
 
 class _Baseline:
@@ -183,7 +202,7 @@ class _Baseline:
 
 
 def _report(results: dict[str, list[float]], elapsed: dict[str, float], statuses: dict[str, dict[int, int]],
-            concurrency: int) -> dict[str, Any]:
+            lags: dict[str, list[float]], concurrency: int) -> dict[str, Any]:
     def summary(name: str) -> dict[str, Any]:
         ordered = sorted(results[name])
         return {
@@ -192,6 +211,7 @@ def _report(results: dict[str, list[float]], elapsed: dict[str, float], statuses
             "p50_ms": round(statistics.median(ordered) * 1000, 1),
             "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 1),
             "max_ms": round(ordered[-1] * 1000, 1),
+            "client_loop_lag_p99_ms": round(statistics.quantiles(lags[name], n=100)[98] * 1000, 1),
             "statuses": {str(k): v for k, v in sorted(statuses[name].items())},
         }
 
@@ -205,6 +225,8 @@ def _report(results: dict[str, list[float]], elapsed: dict[str, float], statuses
         ("throughput ratio", f"{ratio:.2f}", ">= 0.70"),
         ("ours p50 / p99 / max", f"{ours['p50_ms']} / {ours['p99_ms']} / {ours['max_ms']} ms", "p99 < 1000 ms"),
         ("baseline p50 / p99 / max", f"{base['p50_ms']} / {base['p99_ms']} / {base['max_ms']} ms", ""),
+        ("client loop lag p99 ours / baseline", f"{ours['client_loop_lag_p99_ms']} / "
+                                                f"{base['client_loop_lag_p99_ms']} ms", ""),
         ("answers ours / baseline", f"{ours['statuses']} / {base['statuses']}", ""),
     ])
     return figures

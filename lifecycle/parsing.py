@@ -21,6 +21,7 @@ from lifecycle.domain.reconcile import Listed, fingerprint_of
 from lifecycle.errors import InvalidPayload
 
 _STATUS_ALIASES = {"success": OperationStatus.SUCCEEDED, "succeeded": OperationStatus.SUCCEEDED}
+_STATUSES = {status.value.lower(): status for status in Status}
 
 
 def load_json(body: bytes | str) -> Mapping[str, Any]:
@@ -168,10 +169,10 @@ def parse_resolved(data: Mapping[str, Any]) -> ResolvedPurchase:
 
 def subscription_status(value: object) -> Status:
     text = _text(value)
-    for status in Status:
-        if status.value.lower() == text.lower():
-            return status
-    raise InvalidPayload(f"saasSubscriptionStatus {text!r} is not a known status")
+    status = _STATUSES.get(text.lower())  # a dict, not a loop: every listed item goes through here
+    if status is None:
+        raise InvalidPayload(f"saasSubscriptionStatus {text!r} is not a known status")
+    return status
 
 
 def operation_status(value: object) -> OperationStatus:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from lifecycle.domain.model import OperationStatus, Status
+from lifecycle.domain.reconcile import fingerprint
 from lifecycle.errors import (
     MarketplaceBadRequest,
     MarketplaceConflict,
@@ -117,6 +118,19 @@ def test_listing_pages_through_every_subscription(side: Side) -> None:
     pages = list(side.api.list_subscriptions())
     assert [len(page) for page in pages] == [7, 7, 7, 2]
     assert {s.id for page in pages for s in page} == ids
+
+
+def test_listed_items_are_fingerprinted_as_the_subscription_they_parse_into(side: Side) -> None:
+    pending, _ = side.marketplace.purchase("contoso-seats", "team", 2)
+    suspended = side.active()
+    side.marketplace.suspend(suspended, deliver=False)
+    ids = {side.active(), side.active("contoso-flat", "basic", None), str(pending["id"]), suspended}
+    listed = [item for page in side.api.list_subscriptions() for item in page]
+    assert {item.id for item in listed} == ids
+    for item in listed:
+        whole = side.api.get_subscription(item.id)
+        assert item.parse() == whole
+        assert (item.status, item.fingerprint) == (whole.status, fingerprint(whole))
 
 
 def test_listing_nothing_yields_no_pages(side: Side) -> None:

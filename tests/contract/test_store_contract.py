@@ -13,8 +13,18 @@ from azure.core.credentials import AzureNamedKeyCredential
 
 from lifecycle.domain.events import Action, Source
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
-from lifecycle.domain.model import Status, Subscription, Term
-from lifecycle.domain.reconcile import Finding, FindingKind, Remedy, RunRecord, RunStatus, Tombstone
+from lifecycle.domain.model import ChangeTimes, Status, Subscription, Term
+from lifecycle.domain.reconcile import (
+    Finding,
+    FindingKind,
+    Fingerprinted,
+    Remedy,
+    RunRecord,
+    RunStatus,
+    Tombstone,
+    fingerprint,
+    pending_since,
+)
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.local.azurite import DEV_ACCOUNT, DEV_KEY, connection_string, free_port
@@ -217,6 +227,33 @@ def test_every_subscription_is_in_exactly_one_shard(store: SubscriptionStore, sh
         create(store, subscription(sid))
     seen = [s.id for shard in range(shards) for s in store.fingerprints(shard, shards)]
     assert sorted(seen) == sorted(ids)
+
+
+SCANNED_SHAPES = {  # every compared field and each way of being pending, as the scan must read them
+    "pending since a status change": {"status": Status.PENDING_FULFILLMENT_START,
+                                      "changed_at": ChangeTimes(status=NOW)},
+    "pending since an operation": {"status": Status.PENDING_FULFILLMENT_START, "last_operation_at": NOW},
+    "pending since an unknown time": {"status": Status.PENDING_FULFILLMENT_START, "last_operation_at": None},
+    "suspended, no term, no renewal": {"status": Status.SUSPENDED, "term": Term(), "auto_renew": False},
+    "every field set": {"status": Status.SUBSCRIBED, "name": "Contoso seats", "publisher_id": "contoso",
+                        "quantity": 2**40, "term": Term("P1Y", date(2025, 1, 31), date(2026, 1, 30)),
+                        "auto_renew": True, "is_free_trial": True, "is_test": True, "sandbox_type": "Csp",
+                        "beneficiary_tenant_id": "tenant-b", "purchaser_tenant_id": "tenant-p",
+                        "changed_at": ChangeTimes(status=NOW, plan=NOW, quantity=NOW, term=NOW)},
+    "flat rate, term end unknown": {"status": Status.UNSUBSCRIBED, "quantity": None,
+                                    "term": Term("P1M", date(2025, 1, 31), None)},
+}
+
+
+@pytest.mark.parametrize("shape", SCANNED_SHAPES.values(), ids=SCANNED_SHAPES.keys())
+def test_a_scanned_row_is_fingerprinted_as_its_loaded_subscription(store: SubscriptionStore,
+                                                                   shape: dict[str, Any]) -> None:
+    sub = subscription("a/b " + new_id(), **shape)
+    create(store, sub)
+    loaded = store.load(sub.id)
+    assert loaded is not None
+    scanned = [ours for ours in store.fingerprints(0, 1) if ours.id == sub.id]
+    assert scanned == [Fingerprinted(sub.id, fingerprint(loaded.subscription), pending_since(loaded.subscription))]
 
 
 @pytest.mark.parametrize(("shard", "shards"), [(16, 16), (-1, 4), (0, 17), (0, 0)])

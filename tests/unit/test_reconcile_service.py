@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -373,6 +374,17 @@ def test_progress_reports_each_phase_and_every_finding_once(world: World) -> Non
     assert sorted(found) == sorted(ids[n] for n in ("plan", "quantity", "status", "auto_renew", "unknown"))
 
 
+def test_only_the_suspects_of_the_list_are_parsed_whole(world: World) -> None:
+    ids = drifted(world)
+    for _ in range(10):
+        world.purchase()
+    api = _CountingParses(world.api)
+
+    ReconcileService(world.store, api, world.clock).run(dry_run=True)  # type: ignore[arg-type]
+
+    assert sorted(api.parsed) == sorted(sid for name, sid in ids.items() if name != "agrees")
+
+
 def test_runs_are_listed_newest_first(world: World) -> None:
     first = world.service.run(dry_run=True)
     world.clock.advance(60)
@@ -407,6 +419,25 @@ class _Hiding:
     def list_subscriptions(self) -> Iterator[list[Listed]]:
         for page in self._api.list_subscriptions():
             yield [s for s in page if s.id != self._hidden]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+
+class _CountingParses:
+    """The API, recording which listed subscriptions were parsed whole."""
+
+    def __init__(self, api: InProcessMarketplaceApi) -> None:
+        self._api = api
+        self.parsed: list[str] = []
+
+    def list_subscriptions(self) -> Iterator[list[Listed]]:
+        for page in self._api.list_subscriptions():
+            yield [replace(item, parse=functools.partial(self._parse, item)) for item in page]
+
+    def _parse(self, item: Listed) -> Subscription:
+        self.parsed.append(item.id)
+        return item.parse()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._api, name)
