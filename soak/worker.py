@@ -21,9 +21,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from lifecycle.bootstrap import build
-from lifecycle.entrypoints.processor import handle_message
 from lifecycle.local.queue import LocalQueue
-from lifecycle.local.runner import Runner
+from lifecycle.local.runner import Runner, processing
 from lifecycle.local.server import LocalServer
 from lifecycle.local.stack import worker_routes
 from lifecycle.logs import configure, get_logger
@@ -47,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                        duplicate_window=timedelta(seconds=args.dedup_seconds))
     worker = build(settings, queue=queue)
     server = LocalServer(worker_routes(worker), port=args.port).start() if args.serve else None
-    runner = Runner(queue, lambda message: handle_message(message, worker.processing, queue, worker.clock),
-                    loops=args.loops).start()
+    runner = Runner(queue, processing(worker.processing, queue, worker.clock), loops=args.loops).start()
     args.ready.write_text(str(os.getpid()))
     log.info("soak.worker_ready", port=server.port if server else None, loops=args.loops)
 

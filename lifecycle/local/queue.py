@@ -127,7 +127,7 @@ class LocalQueue:
     def _receive_locked(self, db: sqlite3.Connection, now: float) -> Received | None:
         while True:
             row = db.execute(
-                "SELECT seq, message_id, session_id, body, attempt, source, delivery_count FROM messages m"
+                "SELECT seq, message_id, session_id, body, attempt, source, delivery_count, visible_at FROM messages m"
                 " WHERE state = 'active' AND visible_at <= ? AND locked_until <= ?"
                 " AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.session_id = m.session_id AND o.state = 'active'"
                 "   AND (o.locked_until > ? OR (o.seq < m.seq AND o.visible_at <= ?)))"
@@ -136,7 +136,7 @@ class LocalQueue:
             ).fetchone()
             if row is None:
                 return None
-            seq, message_id, session_id, body, attempt, source, count = row
+            seq, message_id, session_id, body, attempt, source, count, visible_at = row
             count += 1
             if count > self._max:
                 db.execute(
@@ -149,8 +149,10 @@ class LocalQueue:
                 "UPDATE messages SET locked_until = ?, lock_token = ?, delivery_count = ? WHERE seq = ?",
                 (now + self._lock_seconds, token, count, seq),
             )
+            # Due since `visible_at`, as a Service Bus message reports its (scheduled) enqueue
+            # time: the processor measures its lag from there.
             message = QueueMessage(session_id=session_id, message_id=message_id, body=body, attempt=attempt,
-                                   source=source)
+                                   source=source, scheduled_at=datetime.fromtimestamp(visible_at, UTC))
             return Received(message, token, count)
 
     def complete(self, lock_token: str) -> None:

@@ -23,14 +23,24 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lifecycle.entrypoints.processor import Disposition, Handled
+from lifecycle.entrypoints.processor import Disposition, Handled, handle_message
 from lifecycle.errors import LifecycleError, TransientError
 from lifecycle.local.queue import LocalQueue, Received
 from lifecycle.logs import get_logger
-from lifecycle.ports import QueueMessage
+from lifecycle.ports import Clock, QueueMessage
+from lifecycle.services.processing import ProcessingService
 
-Handle = Callable[[QueueMessage], Handled]
-"""One message through processing (bound `handle_message`); raises for a redelivery."""
+Handle = Callable[[QueueMessage, int], Handled]
+"""One message and its delivery count through processing (bound `handle_message`); raises for a redelivery."""
+
+
+def processing(service: ProcessingService, queue: LocalQueue, clock: Clock) -> Handle:
+    """`handle_message` bound to one worker's processing, with the local queue's delivery count."""
+
+    def handle(message: QueueMessage, delivery_count: int) -> Handled:
+        return handle_message(message, service, queue, clock, delivery_count=delivery_count)
+
+    return handle
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +121,7 @@ class Runner:
         log = self._log.bind(subscription_id=message.session_id, operation_id=message.message_id,
                              delivery_count=received.delivery_count)
         try:
-            handled = self._handle(message)
+            handled = self._handle(message, received.delivery_count)
         except Exception as error:
             delay = self._backoff(received.delivery_count)
             # Our own transient errors are expected weather; anything else is a bug worth a traceback.

@@ -29,11 +29,10 @@ from pathlib import Path
 from lifecycle.bootstrap import Worker, build
 from lifecycle.bootstrap import dispatcher as dispatcher_of
 from lifecycle.entrypoints import activation, http, ops
-from lifecycle.entrypoints.processor import handle_message
 from lifecycle.local import state
 from lifecycle.local.azurite import Azurite, find_executable
 from lifecycle.local.queue import LocalQueue
-from lifecycle.local.runner import Runner
+from lifecycle.local.runner import Runner, processing
 from lifecycle.local.schedule import Schedule
 from lifecycle.local.server import LocalServer, Route
 from lifecycle.local.timer import ReconcileTimer
@@ -153,8 +152,7 @@ class LocalStack:
 
         self._server = LocalServer(worker_routes(worker, local_queue), port=options.port).start()
         sandbox.webhook_url = f"{self._server.url}/api/marketplace/webhook"
-        self._runner = Runner(queue, lambda message: handle_message(message, worker.processing, queue, worker.clock),
-                              loops=options.loops).start()
+        self._runner = Runner(queue, processing(worker.processing, queue, worker.clock), loops=options.loops).start()
         self._timer = ReconcileTimer(schedule, lambda progress: worker.reconcile.run(progress=progress)).start()
         self._saver = threading.Thread(target=self._autosave, name="sandbox-autosave", daemon=True)
         self._saver.start()

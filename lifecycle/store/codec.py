@@ -3,7 +3,8 @@
     PartitionKey = escape(subscription id)
     RowKey "history|{inverted seq}"   one HistoryEntry; newest sorts first
     RowKey "op|{escape(operation id)}" one DeliveryRecord
-    RowKey "state"                    the Subscription and Version (history entries so far)
+    RowKey "state"                    the Subscription and Version (history entries so far);
+                                      a reconciliation scan reads SCAN_COLUMNS of it only
 
 Reconciliation's rows live in `ledger`, the ops index's in `index`; property conversions
 shared by all three in `properties`. Standard library only, so the in-memory fake can

@@ -9,9 +9,8 @@ import pytest
 
 from lifecycle.clock import SystemClock
 from lifecycle.domain.records import Commit
-from lifecycle.entrypoints.processor import handle_message
 from lifecycle.local.queue import LocalQueue
-from lifecycle.local.runner import Runner
+from lifecycle.local.runner import Runner, processing
 from lifecycle.parsing import parse_subscription, parse_webhook
 from lifecycle.ports import QueueMessage
 from lifecycle.product import NoopProduct
@@ -28,7 +27,7 @@ class World:
         self.service = ProcessingService(self.store, InProcessMarketplaceApi(self.marketplace), NoopProduct(),
                                          SystemClock())
         self.queue = LocalQueue(path)
-        self.runner = Runner(self.queue, lambda m: handle_message(m, self.service, self.queue, SystemClock()))
+        self.runner = Runner(self.queue, processing(self.service, self.queue, SystemClock()))
 
     def dead_lettered_suspension(self) -> tuple[str, str, str]:
         """(subscription id, operation id, body) of a Suspend the queue gave up on."""

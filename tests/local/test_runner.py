@@ -31,11 +31,11 @@ def message(mid: str, session: str = "sub-1") -> QueueMessage:
     return QueueMessage(session_id=session, message_id=mid, body="{}")
 
 
-def answering(*outcomes: Handled | Exception) -> Callable[[QueueMessage], Handled]:
+def answering(*outcomes: Handled | Exception) -> Callable[[QueueMessage, int], Handled]:
     """A handler that answers each call with the next outcome (raising it if it is an error)."""
     pending = list(outcomes)
 
-    def handle(_: QueueMessage) -> Handled:
+    def handle(_: QueueMessage, __: int) -> Handled:
         outcome = pending.pop(0)
         if isinstance(outcome, Exception):
             raise outcome
@@ -72,7 +72,7 @@ def test_a_transient_error_abandons_with_a_backoff_that_blocks_the_session(
     queue.send(message("op-2"))  # same subscription: must not overtake op-1
     seen: list[str] = []
 
-    def handle(received: QueueMessage) -> Handled:
+    def handle(received: QueueMessage, _: int) -> Handled:
         seen.append(received.message_id)
         if len(seen) == 1:
             raise StorageUnavailable("table storage answered 503")
@@ -86,6 +86,23 @@ def test_a_transient_error_abandons_with_a_backoff_that_blocks_the_session(
     runner.run_once()
     assert seen == ["op-1", "op-1", "op-2"]
     assert queue.depth() == 0
+
+
+def test_the_handler_is_told_each_delivery_count(queue: LocalQueue, clock: SteppingClock) -> None:
+    queue.send(message("op-1"))
+    counts: list[int] = []
+
+    def handle(_: QueueMessage, delivery_count: int) -> Handled:
+        counts.append(delivery_count)
+        if len(counts) == 1:
+            raise StorageUnavailable("down")
+        return Handled(Disposition.COMPLETE)
+
+    runner = Runner(queue, handle, backoff=Backoff(base=1.0))
+    runner.run_once()
+    clock.advance(1)
+    runner.run_once()
+    assert counts == [1, 2]  # the redelivery is counted as Service Bus would
 
 
 def test_an_unexpected_error_is_abandoned_like_a_transient_one(queue: LocalQueue, clock: SteppingClock) -> None:
@@ -123,7 +140,7 @@ def test_loops_process_different_subscriptions_at_once_and_stop_cleanly(tmp_path
     queue = LocalQueue(tmp_path / "queue.sqlite")
     both_in_hand = threading.Barrier(2, timeout=5)
 
-    def handle(_: QueueMessage) -> Handled:
+    def handle(_: QueueMessage, __: int) -> Handled:
         both_in_hand.wait()  # only passes if two loops hold a message each at the same time
         return Handled(Disposition.COMPLETE)
 

@@ -95,6 +95,15 @@ def test_a_scheduled_message_stays_invisible_until_its_time(queue, clock):
     assert queue.receive().message.message_id == "a1"
 
 
+def test_a_received_message_says_since_when_it_was_due(queue, clock):
+    sent_at = clock.now
+    queue.send(msg("A", "now"))
+    queue.send(msg("B", "later", scheduled_at=sent_at + timedelta(seconds=5)))
+    clock.advance(9)
+    due = {r.message.message_id: r.message.scheduled_at for r in (queue.receive(), queue.receive())}
+    assert due == {"now": sent_at, "later": sent_at + timedelta(seconds=5)}  # the processor's lag starts there
+
+
 def test_messages_survive_a_restart(tmp_path, clock):
     path = tmp_path / "q.sqlite"
     LocalQueue(path, now=clock).send(msg("A", "a1", attempt=2))
