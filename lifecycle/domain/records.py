@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -46,6 +46,9 @@ class Snapshot:
     subscription: Subscription
     etag: str
     version: int  # number of history entries so far; the next one is version + 1
+    # The storage service's time of that write, where it tells (for the ops index's read repair);
+    # metadata, not part of what a snapshot is: two reads of one write are equal.
+    written_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,8 +13,9 @@ a stale row costs a wasted read and never a wrong answer. Rows are written befor
 commit that needs them, so a hit is never missing. Rows a commit makes obsolete are not
 deleted by it: the processing path pays one index write per changed field and no delete,
 and the first query that meets a stale row removes it (`judge`), guarded by the row's
-etag so a commit that has rewritten it since keeps it. A row not older than the state it
-names may belong to a commit in flight and is left alone; `reindex` mends whatever remains.
+etag so a commit that has rewritten it since keeps it. A row written after the state it
+names may belong to a commit under way and is left alone (`obsolete` says why time and
+not the version decides); `reindex` applies the same rule and mends whatever remains.
 Standard library only, like `codec`.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from lifecycle.domain.model import Subscription
@@ -35,6 +37,9 @@ RENEWAL_PARTITION = f"{Indexed.RENEWAL.value}|off"
 _LOWERED = frozenset({Indexed.TENANT, Indexed.PURCHASER})  # GUIDs: one spelling per tenant
 
 Key = tuple[str, str]  # (PartitionKey, RowKey)
+# How much older than its state an obsolete row must be before a reader removes it: far more
+# than the clock skew between two storage servers, far less than a row is worth keeping.
+MARGIN = timedelta(seconds=5)
 
 
 def partition(field: Indexed, value: str) -> str:
@@ -78,15 +83,29 @@ def decode(entity: Mapping[str, Any]) -> tuple[str, int]:
 
 class Verdict(enum.Enum):
     CURRENT = "current"  # the state has this row's key: a hit
-    IN_FLIGHT = "in flight"  # maybe written for a commit not made yet: keep it
-    STALE = "stale"  # written for an older state than the current one, which lacks it: remove it
+    KEPT = "kept"  # not a hit, but maybe written for a commit still under way: left alone
+    STALE = "stale"  # not a hit, and no commit under way can need it: removed
 
 
-def judge(key: Key, row_version: int, snapshot: Snapshot | None) -> Verdict:
+def judge(key: Key, row_written_at: datetime | None, snapshot: Snapshot | None, margin: timedelta) -> Verdict:
     """What an index row read with `key` is worth against the current state it names."""
     if snapshot is not None and key in keys(snapshot.subscription):
         return Verdict.CURRENT
-    # A commit may add no history (the version stays): only a row older than the state is surely stale.
-    if snapshot is None or row_version >= snapshot.version:
-        return Verdict.IN_FLIGHT
-    return Verdict.STALE
+    if snapshot is not None and obsolete(row_written_at, snapshot.written_at, margin):
+        return Verdict.STALE
+    return Verdict.KEPT
+
+
+def obsolete(row_written_at: datetime | None, state_written_at: datetime | None, margin: timedelta) -> bool:
+    """Whether an index row the state lacks was last written before that state was (by `margin`).
+
+    A commit under way was decided on the current state, so it writes its rows after that
+    state's own write; a row last written earlier belongs to no commit under way, and if
+    a commit later needs it, that commit writes it again. Versions cannot tell this: a
+    commit bound to fail (a stale snapshot) may overwrite a row with an older version just
+    before the commit that needs the row lands. Both times come from the storage service;
+    `margin` covers the skew between the servers of two partitions.
+    """
+    if row_written_at is None or state_written_at is None:
+        return False
+    return row_written_at < state_written_at - margin

@@ -56,7 +56,10 @@ class TableSubscriptionStore:
     table is created on first use, never at import or construction. Close it when done.
     """
 
-    def __init__(self, service: TableServiceClient, prefix: str = "", *, page_size: int = 1000) -> None:
+    def __init__(
+        self, service: TableServiceClient, prefix: str = "", *, page_size: int = 1000,
+        index_margin: timedelta = index.MARGIN,
+    ) -> None:
         name = f"{prefix}subscriptions"
         if not _TABLE_NAME.fullmatch(name):
             raise ValueError(f"table name {name!r}: letters and digits only, starting with a letter")
@@ -66,16 +69,17 @@ class TableSubscriptionStore:
         self._page_size = page_size  # 1000, the service's largest page: fewest round trips
         self._client: TableClient | None = None
         self._index_client: TableClient | None = None
-        self._index = TableIndex(self._index_table, self.load)
+        self._index = TableIndex(self._index_table, self.load, index_margin)
         self._failed = TableFailedDeliveries(self._index_table, self.delivery)
 
     @classmethod
     def from_connection_string(
-        cls, conn: str, prefix: str = "", *, page_size: int = 1000, **client_options: Any
+        cls, conn: str, prefix: str = "", *, page_size: int = 1000, index_margin: timedelta = index.MARGIN,
+        **client_options: Any,
     ) -> TableSubscriptionStore:
         """`client_options` go to the SDK client (e.g. retry_total, connection_timeout)."""
         service = TableServiceClient.from_connection_string(conn, **client_options)
-        return cls(service, prefix, page_size=page_size)
+        return cls(service, prefix, page_size=page_size, index_margin=index_margin)
 
     @classmethod
     def from_endpoint(
@@ -111,7 +115,8 @@ class TableSubscriptionStore:
             except ResourceNotFoundError:
                 return None
         subscription, version = codec.decode_state(entity)
-        return Snapshot(subscription, etag=entity.metadata["etag"] or "", version=version)
+        return Snapshot(subscription, etag=entity.metadata["etag"] or "", version=version,
+                        written_at=entity.metadata.get("timestamp"))
 
     def commit(self, commit: Commit) -> Snapshot:
         rows = codec.encode_commit(commit)
@@ -207,7 +212,8 @@ class TableSubscriptionStore:
         with _translated("reindex"):
             states = self._table().query_entities("RowKey eq @row", parameters={"row": codec.STATE_ROW},
                                                   results_per_page=self._page_size)
-            fields = self._index.reindex(codec.decode_state(entity) for entity in states)
+            fields = self._index.reindex((*codec.decode_state(entity), entity.metadata.get("timestamp"))
+                                         for entity in states)
             # The one whole-table read besides the state rows: the service filters, we get the failures.
             failures = self._table().query_entities(
                 "RowKey ge @first and RowKey lt @end and Status eq @failed",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -33,9 +34,10 @@ READERS = 8
 class TableIndex:
     """Index writes around a commit, index queries, and the rebuild."""
 
-    def __init__(self, table: Callable[[], TableClient], load: Load) -> None:
+    def __init__(self, table: Callable[[], TableClient], load: Load, margin: timedelta) -> None:
         self._table = table
         self._load = load
+        self._margin = margin  # see index.obsolete
         self._pool = ThreadPoolExecutor(READERS, thread_name_prefix="index-read")  # threads start on first use
 
     def close(self) -> None:
@@ -59,13 +61,13 @@ class TableIndex:
         query = "PartitionKey eq @pk and RowKey gt @after" + (" and RowKey lt @upper" if upper else "")
         parameters = {"pk": partition, "after": after, "upper": upper}
         pages = self._table().query_entities(query, parameters=parameters, results_per_page=limit,
-                                             select=["RowKey", "SubscriptionId", "Version"])
+                                             select=["RowKey", "SubscriptionId", "Version", "Timestamp"])
         rows = list(itertools.islice(pages, limit))
         snapshots = list(self._pool.map(self._load, [row["SubscriptionId"] for row in rows]))
         hits: list[Hit] = []
         stale: list[tuple[str, Any]] = []
         for row, snapshot in zip(rows, snapshots, strict=True):
-            verdict = index.judge((partition, row["RowKey"]), index.decode(row)[1], snapshot)
+            verdict = index.judge((partition, row["RowKey"]), _written_at(row), snapshot, self._margin)
             current = snapshot.subscription if snapshot is not None and verdict is index.Verdict.CURRENT else None
             hits.append(Hit(row["RowKey"], current))
             if verdict is index.Verdict.STALE:
@@ -86,14 +88,14 @@ class TableIndex:
             get_logger("lifecycle.store").warning("index.stale_row_left", partition=partition,
                                                   error_type=type(error).__name__)
 
-    def reindex(self, states: Iterator[tuple[Subscription, int]]) -> Reindexed:
-        """Write every missing row, delete rows no state explains (see `index` for the version rule)."""
+    def reindex(self, states: Iterator[tuple[Subscription, int, datetime | None]]) -> Reindexed:
+        """Write every missing row, delete rows no state explains (by the rule of `index.obsolete`)."""
         wanted: dict[index.Key, tuple[str, int]] = {}
-        versions: dict[str, int] = {}
-        for subscription, version in states:
-            versions[subscription.id] = version
+        written: dict[str, datetime | None] = {}
+        for subscription, version, written_at in states:
+            written[subscription.id] = written_at
             wanted.update((key, (subscription.id, version)) for key in index.keys(subscription))
-        seen = len(versions)
+        seen = len(written)
         table, removed = self._table(), 0
         for entity in table.list_entities(results_per_page=1000):
             key = (entity["PartitionKey"], entity["RowKey"])
@@ -101,13 +103,19 @@ class TableIndex:
                 continue  # failed deliveries' rows, rebuilt from the delivery records (`table_failed`)
             if wanted.pop(key, None) is not None:
                 continue
-            subscription_id, version = index.decode(entity)
-            # A row newer than the state read may belong to a commit in flight: leave it.
-            if subscription_id in versions and version <= versions[subscription_id]:
+            subscription_id, _ = index.decode(entity)
+            # A row written after the state was read may belong to a commit under way: leave it.
+            if subscription_id in written and index.obsolete(_written_at(entity), written[subscription_id],
+                                                             self._margin):
                 removed += _delete_unchanged(table, entity)
         for key, (subscription_id, version) in wanted.items():
             table.upsert_entity(index.encode(key, subscription_id, version), mode=UpdateMode.REPLACE)
         return Reindexed(subscriptions=seen, written=len(wanted), removed=removed)
+
+
+def _written_at(entity: Any) -> datetime | None:
+    written_at = entity.metadata.get("timestamp")
+    return written_at if isinstance(written_at, datetime) else None
 
 
 def _delete_unchanged(table: TableClient, entity: Any) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lifecycle.domain.history import HistoryEntry
@@ -32,11 +32,16 @@ class FakeSubscriptionStore:
     call writes nothing, as a failed transaction would.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, index_margin: timedelta = index.MARGIN) -> None:
         self._partitions: dict[str, dict[str, Entity]] = {}
         self._etags: dict[str, str] = {}  # partition key -> the state row's ETag
+        # The service's write times (its Timestamp): of state rows by partition, of index rows by key.
+        self._state_written: dict[str, datetime] = {}
+        self._index_written: dict[index.Key, datetime] = {}
+        self._index_margin = index_margin
         self._index: dict[str, dict[str, Entity]] = {}  # the index table: partition -> row key -> entity
         self._counter = itertools.count(1)
+        self._ticks = itertools.count(1)
         self._lock = threading.RLock()  # the processing service may be driven from several threads
         self._failures = 0
         self._conflict_next_commit = False
@@ -56,7 +61,7 @@ class FakeSubscriptionStore:
             if entity is None:
                 return None
             subscription, version = codec.decode_state(entity)
-            return Snapshot(subscription, etag=self._etags[key], version=version)
+            return Snapshot(subscription, etag=self._etags[key], version=version, written_at=self._state_written[key])
 
     def commit(self, commit: Commit) -> Snapshot:
         rows = codec.encode_commit(commit)
@@ -83,6 +88,7 @@ class FakeSubscriptionStore:
                 if row is not None:
                     partition[row["RowKey"]] = _stored(row)
             etag = self._etags[key] = f'W/"{next(self._counter)}"'
+            self._state_written[key] = self._server_time()
             self._failed_after_write(commit.delivery)
             self.commits += 1
             return Snapshot(commit.subscription, etag=etag, version=rows.version)
@@ -175,13 +181,15 @@ class FakeSubscriptionStore:
             rows = self._index.get(partition, {})
             found = sorted(k for k in rows if k > after and (upper is None or k < upper))[:limit]
             hits = []
-            for row_key in found:
-                subscription_id, version = index.decode(rows[row_key])
+            read = [(row_key, index.decode(rows[row_key])[0], self._index_written.get((partition, row_key)))
+                    for row_key in found]  # the rows first, then their states: the table store's order
+            for row_key, subscription_id, written_at in read:
                 snapshot = self.load(subscription_id)
-                verdict = index.judge((partition, row_key), version, snapshot)
+                verdict = index.judge((partition, row_key), written_at, snapshot, self._index_margin)
                 current = snapshot.subscription if snapshot is not None and verdict is index.Verdict.CURRENT else None
                 hits.append(Hit(row_key, current))
-                if verdict is index.Verdict.STALE:  # removed by the query that meets it, as the table store does
+                # Removed by the query that meets it, as the table store does: only if unchanged since read.
+                if verdict is index.Verdict.STALE and self._index_written.get((partition, row_key)) == written_at:
                     del rows[row_key]
             return hits
 
@@ -190,14 +198,16 @@ class FakeSubscriptionStore:
             self._check_available()
             states = [codec.decode_state(p[codec.STATE_ROW]) for p in self._partitions.values() if codec.STATE_ROW in p]
             wanted = {key: (sub.id, version) for sub, version in states for key in index.keys(sub)}
-            versions = {sub.id: version for sub, version in states}
+            written = {sub.id: self._state_written[codec.escape_key(sub.id)] for sub, _ in states}
             removed = 0
             for partition_key, rows in self._index.items():
                 if partition_key == failed.PARTITION:
                     continue  # rebuilt from the delivery records below, as the table store does
                 for row_key in [k for k in rows if (partition_key, k) not in wanted]:
-                    subscription_id, version = index.decode(rows[row_key])
-                    if subscription_id in versions and version <= versions[subscription_id]:  # as the table store
+                    subscription_id, _ = index.decode(rows[row_key])
+                    row_written = self._index_written.get((partition_key, row_key))
+                    if subscription_id in written and index.obsolete(row_written, written[subscription_id],
+                                                                     self._index_margin):  # as the table store
                         del rows[row_key]
                         removed += 1
             missing = {key: owner for key, owner in wanted.items() if key[1] not in self._index.get(key[0], {})}
@@ -238,6 +248,11 @@ class FakeSubscriptionStore:
 
     def _put_index(self, entity: Entity) -> None:
         self._index.setdefault(entity["PartitionKey"], {})[entity["RowKey"]] = _stored(entity)
+        self._index_written[(entity["PartitionKey"], entity["RowKey"])] = self._server_time()
+
+    def _server_time(self) -> datetime:
+        """The service's clock: every write strictly later than the one before."""
+        return _EPOCH + timedelta(microseconds=next(self._ticks))
 
     def save_run(self, run: RunRecord) -> None:
         self._put(ledger.encode_run(run))
@@ -294,6 +309,9 @@ class FakeSubscriptionStore:
         if self._failures > 0:
             self._failures -= 1
             raise StorageUnavailable("injected storage failure")
+
+
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _stored(entity: Entity) -> Entity:
