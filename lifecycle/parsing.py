@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from lifecycle.domain.events import EVENT_TYPES, Action, ChangePlan, ChangeQuantity, Event, UnknownAction
+from lifecycle.domain.fingerprint import Listed, fingerprint_of
 from lifecycle.domain.model import Operation, OperationStatus, Plan, ResolvedPurchase, Status, Subscription, Term
-from lifecycle.domain.reconcile import Listed, fingerprint_of
 from lifecycle.errors import InvalidPayload
 
 _STATUS_ALIASES = {"success": OperationStatus.SUCCEEDED, "succeeded": OperationStatus.SUCCEEDED}

@@ -13,9 +13,10 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from lifecycle.domain.events import ChangePlan, ChangeQuantity
+from lifecycle.domain.fingerprint import Fingerprinted, Listed
 from lifecycle.domain.history import ChangeKind, HistoryEntry
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
-from lifecycle.domain.reconcile import Fingerprinted, Listed, RunRecord, Tombstone
+from lifecycle.domain.reconcile import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 
 

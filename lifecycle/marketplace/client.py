@@ -25,8 +25,8 @@ from urllib.parse import quote, unquote
 import httpx
 import structlog
 
+from lifecycle.domain.fingerprint import Listed
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
-from lifecycle.domain.reconcile import Listed
 from lifecycle.errors import InvalidPayload, MarketplaceUnavailable
 from lifecycle.marketplace import responses
 from lifecycle.marketplace.auth import TokenProvider

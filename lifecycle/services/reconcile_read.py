@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from lifecycle.domain.reconcile import Fingerprinted
+from lifecycle.domain.fingerprint import Fingerprinted
 from lifecycle.ports import SubscriptionStore
 
 SHARDS, THREADS, BATCH, BUFFER = 16, 4, 500, 8

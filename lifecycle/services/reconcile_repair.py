@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from lifecycle.domain.fingerprint import fingerprint
 from lifecycle.domain.history import ChangeKind
 from lifecycle.domain.model import Status, Subscription
 from lifecycle.domain.reconcile import (
@@ -24,7 +25,6 @@ from lifecycle.domain.reconcile import (
     FindingKind,
     absent,
     compare,
-    fingerprint,
     outstanding,
     pending_since,
     plan_repair,

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from lifecycle.domain.reconcile import Finding, FindingKind, Fingerprinted, Listed, RunRecord, stuck
+from lifecycle.domain.fingerprint import Fingerprinted, Listed
+from lifecycle.domain.reconcile import Finding, FindingKind, RunRecord, stuck
 from lifecycle.errors import MarketplaceUnavailable, TransientError
 from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, MarketplaceApi

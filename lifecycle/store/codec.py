@@ -22,9 +22,10 @@ from datetime import date
 from typing import Any
 
 from lifecycle.domain.events import Action, Source
+from lifecycle.domain.fingerprint import Fingerprinted, fingerprint_of
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
 from lifecycle.domain.model import ChangeTimes, Status, Subscription, Term
-from lifecycle.domain.reconcile import Fingerprinted, fingerprint_of, waiting_since
+from lifecycle.domain.reconcile import waiting_since
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
 from lifecycle.store.properties import aware, int_property, plain_int, utc, utc_or_none
 

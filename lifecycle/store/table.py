@@ -30,9 +30,10 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableServiceClient, TransactionOperation, UpdateMode
 
+from lifecycle.domain.fingerprint import Fingerprinted
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Subscription
-from lifecycle.domain.reconcile import Fingerprinted, RunRecord, Tombstone
+from lifecycle.domain.reconcile import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.ports import Hit, Lookup, Reindexed

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import pytest
 
+from lifecycle.domain.fingerprint import fingerprint
 from lifecycle.domain.model import OperationStatus, Status
-from lifecycle.domain.reconcile import fingerprint
 from lifecycle.errors import (
     MarketplaceBadRequest,
     MarketplaceConflict,

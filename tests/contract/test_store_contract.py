@@ -12,17 +12,16 @@ import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 
 from lifecycle.domain.events import Action, Source
+from lifecycle.domain.fingerprint import Fingerprinted, fingerprint
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
 from lifecycle.domain.model import ChangeTimes, Status, Subscription, Term
 from lifecycle.domain.reconcile import (
     Finding,
     FindingKind,
-    Fingerprinted,
     Remedy,
     RunRecord,
     RunStatus,
     Tombstone,
-    fingerprint,
     pending_since,
 )
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+from lifecycle.domain.fingerprint import Listed
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
-from lifecycle.domain.reconcile import Listed
 from lifecycle.errors import MarketplaceUnavailable
 from lifecycle.marketplace.responses import rejected
 from lifecycle.parsing import parse_listed, parse_operation, parse_plan, parse_resolved, parse_subscription

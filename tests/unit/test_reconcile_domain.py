@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lifecycle.domain.events import Action, Source
+from lifecycle.domain.fingerprint import fingerprint
 from lifecycle.domain.history import Outcome
 from lifecycle.domain.lifecycle import Delivery, decide
 from lifecycle.domain.model import ChangeTimes, Operation, OperationStatus, Status, Term
@@ -19,7 +20,6 @@ from lifecycle.domain.reconcile import (
     Remedy,
     absent,
     compare,
-    fingerprint,
     outstanding,
     pending_since,
     plan_repair,

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lifecycle.domain.fingerprint import fingerprint
 from lifecycle.domain.model import Status, Subscription, Term
-from lifecycle.domain.reconcile import COMPARED, fingerprint
+from lifecycle.domain.reconcile import COMPARED
 from lifecycle.errors import InvalidPayload
 from lifecycle.parsing import parse_listed, parse_subscription
 

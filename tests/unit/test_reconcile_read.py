@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from lifecycle.domain.fingerprint import Fingerprinted
 from lifecycle.domain.model import Subscription
-from lifecycle.domain.reconcile import Fingerprinted
 from lifecycle.domain.records import Commit
 from lifecycle.errors import StorageUnavailable
 from lifecycle.services import reconcile_read
