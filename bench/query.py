@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from azure.core.exceptions import ServiceResponseError
 from azure.data.tables import TableServiceClient
 
 from bench.report import write
@@ -90,10 +91,10 @@ def _seed(store: TableSubscriptionStore, service: TableServiceClient, size: int)
     index_table = service.create_table_if_not_exists(store.index_table_name)
 
     def state(sub: Subscription) -> None:
-        table.upsert_entity({k: v for k, v in codec.encode_state(sub, 0).items() if v is not None})
+        _again(lambda: table.upsert_entity({k: v for k, v in codec.encode_state(sub, 0).items() if v is not None}))
 
     def batch(rows: list[dict[str, Any]]) -> None:
-        index_table.submit_transaction([("upsert", row) for row in rows])
+        _again(lambda: index_table.submit_transaction([("upsert", row) for row in rows]))
 
     batches = [rows[n : n + 100] for rows in by_partition.values() for n in range(0, len(rows), 100)]
     with ThreadPoolExecutor(16) as pool:
@@ -108,6 +109,20 @@ def _seed(store: TableSubscriptionStore, service: TableServiceClient, size: int)
         snapshot = store.commit(Commit(subscription=replace(followed, quantity=n + 1), expected=snapshot,
                                        history=(entry,)))
     return [sub.beneficiary_tenant_id for sub in subscriptions[1:]], followed.id
+
+
+def _again(write: Callable[[], object], attempts: int = 5) -> None:
+    """A seeding write, tried again when Azurite drops a pooled connection (seen at 100,000:
+    a connection idle while the other table was seeded is reset on its next use); upserts,
+    so a write that landed before the reset lands again unchanged."""
+    for attempt in range(1, attempts + 1):
+        try:
+            write()
+            return
+        except ServiceResponseError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.2 * attempt)
 
 
 def _measure(store: TableSubscriptionStore, service: TableServiceClient, tenants: list[str],
