@@ -10,6 +10,12 @@
 
 Several processes may share one file (WAL mode; every receive is an IMMEDIATE
 transaction), which is how the soak test runs two processing loops and kills them.
+
+Within a process, writes take turns on a lock of their own (one per file) before they
+ask SQLite for its write lock. Left to SQLite, a thread that holds the write lock while
+it waits for the GIL between two statements makes the others fail their attempt and sleep
+in SQLite's busy handler (1 ms growing to 100 ms a try): measured with 8 busy threads, a
+send's p99 was 737 ms and its worst 2.2 s; taking turns, 58 and 62 ms, at the same rate.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ class LocalQueue:
         self._window = duplicate_window.total_seconds()
         self._now = now
         self._local = threading.local()
+        self._writing = _writer(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db().executescript(_SCHEMA)
 
@@ -91,37 +98,42 @@ class LocalQueue:
         visible = message.scheduled_at.timestamp() if message.scheduled_at else now
         try:
             db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("DELETE FROM seen WHERE seen_at < ?", (now - self._window,))
-                fresh = db.execute(
-                    "INSERT OR IGNORE INTO seen (message_id, seen_at) VALUES (?, ?)", (message.message_id, now)
-                ).rowcount
-                if fresh:
-                    db.execute(
-                        "INSERT INTO messages (message_id, session_id, body, attempt, source, enqueued_at, visible_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (message.message_id, message.session_id, message.body, message.attempt, message.source, now,
-                         visible),
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            with self._writing:
+                self._send(db, message, now, visible)
         except sqlite3.Error as error:
             raise QueueUnavailable(f"local queue: {error}") from error
+
+    def _send(self, db: sqlite3.Connection, message: QueueMessage, now: float, visible: float) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM seen WHERE seen_at < ?", (now - self._window,))
+            fresh = db.execute(
+                "INSERT OR IGNORE INTO seen (message_id, seen_at) VALUES (?, ?)", (message.message_id, now)
+            ).rowcount
+            if fresh:
+                db.execute(
+                    "INSERT INTO messages (message_id, session_id, body, attempt, source, enqueued_at, visible_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (message.message_id, message.session_id, message.body, message.attempt, message.source, now,
+                     visible),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def receive(self) -> Received | None:
         """Lock and return the next deliverable message, or None if there is none now."""
         now = self._now().timestamp()
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            received = self._receive_locked(db, now)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._writing:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                received = self._receive_locked(db, now)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         return received
 
     def _receive_locked(self, db: sqlite3.Connection, now: float) -> Received | None:
@@ -156,7 +168,7 @@ class LocalQueue:
             return Received(message, token, count)
 
     def complete(self, lock_token: str) -> None:
-        self._db().execute("DELETE FROM messages WHERE lock_token = ? AND state = 'active'", (lock_token,))
+        self._write("DELETE FROM messages WHERE lock_token = ? AND state = 'active'", (lock_token,))
 
     def abandon(self, lock_token: str, reason: str = "", *, delay: float = 0.0) -> None:
         """Give the message back; with `delay`, only after that many seconds.
@@ -165,13 +177,13 @@ class LocalQueue:
         message keeps its session blocked meanwhile: a back-off never reorders a session.
         """
         until = self._now().timestamp() + delay if delay > 0 else 0
-        self._db().execute(
+        self._write(
             "UPDATE messages SET locked_until = ?, lock_token = NULL, reason = ? WHERE lock_token = ?",
             (until, reason, lock_token),
         )
 
     def dead_letter(self, lock_token: str, reason: str) -> None:
-        self._db().execute(
+        self._write(
             "UPDATE messages SET state = 'dead', reason = ?, lock_token = NULL WHERE lock_token = ?",
             (reason, lock_token),
         )
@@ -206,13 +218,29 @@ class LocalQueue:
     def resubmit(self, message_id: str, *, source: str = "replay") -> bool:
         """Move a dead-lettered message back to the queue (replay); False if there is none."""
         now = self._now().timestamp()
-        changed = self._db().execute(
+        changed = self._write(
             "UPDATE messages SET state = 'active', delivery_count = 0, locked_until = 0, lock_token = NULL,"
             " visible_at = ?, source = ?, reason = '' WHERE message_id = ? AND state = 'dead'",
             (now, source, message_id),
-        ).rowcount
+        )
         return bool(changed)
+
+    def _write(self, statement: str, parameters: tuple[object, ...]) -> int:
+        """One statement on its own (its own transaction), in turn with this process's other writes; rows changed."""
+        db = self._db()
+        with self._writing:
+            return db.execute(statement, parameters).rowcount
 
     def depth(self) -> int:
         row = self._db().execute("SELECT COUNT(*) FROM messages WHERE state = 'active'").fetchone()
         return int(row[0])
+
+
+_WRITERS: dict[Path, threading.Lock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer(path: Path) -> threading.Lock:
+    """The one lock of this process's writes to the queue file at `path`, whichever LocalQueue makes them."""
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(path.resolve(), threading.Lock())

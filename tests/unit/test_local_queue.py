@@ -109,3 +109,25 @@ def test_messages_survive_a_restart(tmp_path, clock):
     LocalQueue(path, now=clock).send(msg("A", "a1", attempt=2))
     received = LocalQueue(path, now=clock).receive()
     assert (received.message.message_id, received.message.attempt) == ("a1", 2)
+
+
+def test_sends_from_many_threads_of_two_queues_on_one_file_all_arrive_once(tmp_path):
+    import threading
+
+    path = tmp_path / "shared.sqlite"
+    queues = [LocalQueue(path), LocalQueue(path)]  # as the webhook's and the processor's, in one process
+
+    def send(n: int) -> None:
+        for m in range(25):
+            queues[n % 2].send(msg(f"S{n}", f"m{n}-{m}"))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    received = []
+    while (got := queues[0].receive()) is not None:
+        received.append(got.message.message_id)
+        queues[1].complete(got.lock_token)
+    assert sorted(received) == sorted(f"m{n}-{m}" for n in range(8) for m in range(25))
