@@ -61,7 +61,7 @@ class TableIndex:
         query = "PartitionKey eq @pk and RowKey gt @after" + (" and RowKey lt @upper" if upper else "")
         parameters = {"pk": partition, "after": after, "upper": upper}
         pages = self._table().query_entities(query, parameters=parameters, results_per_page=limit,
-                                             select=["RowKey", "SubscriptionId", "Version", "Timestamp"])
+                                             select=["RowKey", "SubscriptionId", "Timestamp"])
         rows = list(itertools.islice(pages, limit))
         snapshots = list(self._pool.map(self._load, [row["SubscriptionId"] for row in rows]))
         hits: list[Hit] = []
@@ -72,8 +72,7 @@ class TableIndex:
             hits.append(Hit(row["RowKey"], current))
             if verdict is index.Verdict.STALE:
                 stale.append((partition, row))
-        for _ in self._pool.map(self._remove_stale, stale):
-            pass
+        list(self._pool.map(self._remove_stale, stale))  # waited for: the same query again must not meet them
         return hits
 
     def _remove_stale(self, found: tuple[str, Any]) -> None:
