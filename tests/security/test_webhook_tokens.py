@@ -16,7 +16,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -62,21 +62,22 @@ def test_a_v2_and_a_v1_token_from_the_marketplace_are_accepted(sandbox, stack):
     assert len(queue.sent) == 2
 
 
-FORGED: dict[str, dict[str, Any]] = {
-    "wrong audience (another app of ours)": {"audience": str(uuid.uuid4())},
-    "another tenant": {"tenant_id": str(uuid.uuid4())},
-    "issued to another app than the marketplace": {"app_id": str(uuid.uuid4())},
-    "expired": {"issued_at": int(time.time()) - 7200, "lifetime": 600},
-    "not yet valid": {"issued_at": int(time.time()) + 3600},
-    "signed by a key our tenant never published": {"unpublished_key": True},
+# Made when each test runs: times taken at import would drift as a long suite goes on.
+FORGED: dict[str, Callable[[], dict[str, Any]]] = {
+    "wrong audience (another app of ours)": lambda: {"audience": str(uuid.uuid4())},
+    "another tenant": lambda: {"tenant_id": str(uuid.uuid4())},
+    "issued to another app than the marketplace": lambda: {"app_id": str(uuid.uuid4())},
+    "expired": lambda: {"issued_at": int(time.time()) - 7200, "lifetime": 600},
+    "not yet valid": lambda: {"issued_at": int(time.time()) + 3600},
+    "signed by a key our tenant never published": lambda: {"unpublished_key": True},
 }
 
 
-@pytest.mark.parametrize("overrides", FORGED.values(), ids=FORGED.keys())
-def test_forged_tokens_are_refused_and_nothing_is_recorded(sandbox, stack, overrides):
+@pytest.mark.parametrize("forge", FORGED.values(), ids=FORGED.keys())
+def test_forged_tokens_are_refused_and_nothing_is_recorded(sandbox, stack, forge):
     worker, queue, store = stack
     body = suspend_body(sandbox)
-    answer = worker.webhook.receive(f"Bearer {sandbox.entra.webhook_token(**overrides)}", body)
+    answer = worker.webhook.receive(f"Bearer {sandbox.entra.webhook_token(**forge())}", body)
     assert answer.status == 401
     assert queue.sent == []
     payload = json.loads(body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -90,28 +91,31 @@ def hs256_with_public_key() -> str:
     return f"{signing_input}.{part(signature)}"
 
 
-FORGED = {
-    "no header": None,
-    "not bearer": "Basic dXNlcjpwYXNz",
-    "empty bearer": "Bearer ",
-    "garbage": "Bearer not.a.jwt",
-    "alg none": "Bearer " + unsigned(claims()),
-    "hs256 with the public key": "Bearer " + hs256_with_public_key(),
-    "unknown kid": "Bearer " + sign(claims(), kid="k-unknown"),
-    "signed by another key": "Bearer " + sign(claims(), key=OTHER_KEY),
-    "wrong aud": "Bearer " + sign(claims(aud="someone-else")),
-    "wrong tid": "Bearer " + sign(claims(tid="99999999-2222-3333-4444-555555555555")),
-    "wrong issuer": "Bearer " + sign(claims(iss="https://login.microsoftonline.com/other/v2.0")),
-    "wrong azp": "Bearer " + sign(claims(azp="not-the-marketplace")),
-    "no azp nor appid": "Bearer " + sign(claims(azp=None)),
-    "expired": "Bearer " + sign(claims(exp=int(time.time()) - 600)),
-    "not yet valid": "Bearer " + sign(claims(nbf=int(time.time()) + 600)),
-    "no exp": "Bearer " + sign(claims(exp=None)),
+# Built when each test runs, not at import: a suite that reaches this test minutes after
+# collecting it must not find the "not yet valid" token valid by then.
+FORGED: dict[str, Callable[[], str | None]] = {
+    "no header": lambda: None,
+    "not bearer": lambda: "Basic dXNlcjpwYXNz",
+    "empty bearer": lambda: "Bearer ",
+    "garbage": lambda: "Bearer not.a.jwt",
+    "alg none": lambda: "Bearer " + unsigned(claims()),
+    "hs256 with the public key": lambda: "Bearer " + hs256_with_public_key(),
+    "unknown kid": lambda: "Bearer " + sign(claims(), kid="k-unknown"),
+    "signed by another key": lambda: "Bearer " + sign(claims(), key=OTHER_KEY),
+    "wrong aud": lambda: "Bearer " + sign(claims(aud="someone-else")),
+    "wrong tid": lambda: "Bearer " + sign(claims(tid="99999999-2222-3333-4444-555555555555")),
+    "wrong issuer": lambda: "Bearer " + sign(claims(iss="https://login.microsoftonline.com/other/v2.0")),
+    "wrong azp": lambda: "Bearer " + sign(claims(azp="not-the-marketplace")),
+    "no azp nor appid": lambda: "Bearer " + sign(claims(azp=None)),
+    "expired": lambda: "Bearer " + sign(claims(exp=int(time.time()) - 600)),
+    "not yet valid": lambda: "Bearer " + sign(claims(nbf=int(time.time()) + 600)),
+    "no exp": lambda: "Bearer " + sign(claims(exp=None)),
 }
 
 
-@pytest.mark.parametrize("header", FORGED.values(), ids=FORGED.keys())
-def test_forged_or_misdirected_tokens_are_unauthenticated(authenticator, header):
+@pytest.mark.parametrize("forge", FORGED.values(), ids=FORGED.keys())
+def test_forged_or_misdirected_tokens_are_unauthenticated(authenticator, forge):
+    header = forge()
     with pytest.raises(Unauthenticated):
         authenticator.authenticate(header)
 
