@@ -69,60 +69,46 @@ def parse_subscription(data: Mapping[str, Any], fallback_id: str = "") -> Subscr
     subscription_id = _text(data.get("id")) or fallback_id
     if not subscription_id:
         raise InvalidPayload("subscription has no id")
-    raw_term = data.get("term")
-    term: Mapping[str, Any] = raw_term if isinstance(raw_term, dict) else {}
-    return Subscription(
-        id=subscription_id,
-        name=_text(data.get("name")),
-        publisher_id=_text(data.get("publisherId")),
-        offer_id=_text(data.get("offerId")),
-        plan_id=_text(data.get("planId")),
-        quantity=parse_quantity(data.get("quantity"), "quantity"),
-        status=subscription_status(data.get("saasSubscriptionStatus")),
-        term=Term(
-            unit=_text(term.get("termUnit")),
-            start=_date(term.get("startDate"), "term.startDate"),
-            end=_date(term.get("endDate"), "term.endDate"),
-        ),
-        auto_renew=_flag(data.get("autoRenew")),
-        is_free_trial=_flag(data.get("isFreeTrial")),
-        is_test=_flag(data.get("isTest")),
-        beneficiary_tenant_id=_tenant(data.get("beneficiary")),
-        purchaser_tenant_id=_tenant(data.get("purchaser")),
-        sandbox_type=_text(data.get("sandboxType")) or "None",
-    )
+    fields = _compared(data)
+    term = Term(unit=fields.pop("term_unit"), start=fields.pop("term_start"), end=fields.pop("term_end"))
+    return Subscription(id=subscription_id, term=term, **fields)
 
 
 def parse_listed(data: Mapping[str, Any]) -> Listed:
     """An item of the list's pages: fingerprinted from its fields, parsed whole only when asked.
 
-    Reads each compared field with the same helper as `parse_subscription`, so it refuses
-    what that refuses and its fingerprint is that of the parsed subscription.
+    Reads the compared fields as `parse_subscription` does (the same `_compared`), so it
+    refuses what that refuses and its fingerprint is that of the parsed subscription.
     """
     subscription_id = _text(data.get("id"))
     if not subscription_id:
         raise InvalidPayload("subscription has no id")
+    fields = _compared(data)
+    return Listed(subscription_id, fields["status"], fingerprint_of(**fields),
+                  functools.partial(parse_subscription, data))
+
+
+def _compared(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A subscription object's fields, by the names `fingerprint_of` takes (the term spelt out)."""
     raw_term = data.get("term")
     term: Mapping[str, Any] = raw_term if isinstance(raw_term, dict) else {}
-    status = subscription_status(data.get("saasSubscriptionStatus"))
-    mark = fingerprint_of(
-        status=status,
-        plan_id=_text(data.get("planId")),
-        quantity=parse_quantity(data.get("quantity"), "quantity"),
-        term_unit=_text(term.get("termUnit")),
-        term_start=_date(term.get("startDate"), "term.startDate"),
-        term_end=_date(term.get("endDate"), "term.endDate"),
-        is_free_trial=_flag(data.get("isFreeTrial")),
-        auto_renew=_flag(data.get("autoRenew")),
-        offer_id=_text(data.get("offerId")),
-        name=_text(data.get("name")),
-        publisher_id=_text(data.get("publisherId")),
-        beneficiary_tenant_id=_tenant(data.get("beneficiary")),
-        purchaser_tenant_id=_tenant(data.get("purchaser")),
-        is_test=_flag(data.get("isTest")),
-        sandbox_type=_text(data.get("sandboxType")) or "None",
-    )
-    return Listed(subscription_id, status, mark, functools.partial(parse_subscription, data))
+    return {
+        "name": _text(data.get("name")),
+        "publisher_id": _text(data.get("publisherId")),
+        "offer_id": _text(data.get("offerId")),
+        "plan_id": _text(data.get("planId")),
+        "quantity": parse_quantity(data.get("quantity"), "quantity"),
+        "status": subscription_status(data.get("saasSubscriptionStatus")),
+        "term_unit": _text(term.get("termUnit")),
+        "term_start": _date(term.get("startDate"), "term.startDate"),
+        "term_end": _date(term.get("endDate"), "term.endDate"),
+        "auto_renew": _flag(data.get("autoRenew")),
+        "is_free_trial": _flag(data.get("isFreeTrial")),
+        "is_test": _flag(data.get("isTest")),
+        "beneficiary_tenant_id": _tenant(data.get("beneficiary")),
+        "purchaser_tenant_id": _tenant(data.get("purchaser")),
+        "sandbox_type": _text(data.get("sandboxType")) or "None",
+    }
 
 
 def parse_operation(data: Mapping[str, Any], subscription_id: str = "") -> Operation:

@@ -145,26 +145,11 @@ def encode_state(subscription: Subscription, version: int) -> Entity:
 
 
 def decode_state(entity: Mapping[str, Any]) -> tuple[Subscription, int]:
-    start, end = entity.get("TermStart"), entity.get("TermEnd")
+    fields = _compared(entity)
+    term = Term(unit=fields.pop("term_unit"), start=fields.pop("term_start"), end=fields.pop("term_end"))
     subscription = Subscription(
         id=unescape_key(entity["PartitionKey"]),
-        name=entity.get("Name", ""),
-        publisher_id=entity.get("PublisherId", ""),
-        offer_id=entity.get("OfferId", ""),
-        plan_id=entity.get("PlanId", ""),
-        quantity=plain_int(entity.get("Quantity")),
-        status=Status(entity["Status"]),
-        term=Term(
-            unit=entity.get("TermUnit", ""),
-            start=None if start is None else date.fromisoformat(start),
-            end=None if end is None else date.fromisoformat(end),
-        ),
-        auto_renew=entity.get("AutoRenew", False),
-        is_free_trial=entity.get("IsFreeTrial", False),
-        is_test=entity.get("IsTest", False),
-        beneficiary_tenant_id=entity.get("BeneficiaryTenantId", ""),
-        purchaser_tenant_id=entity.get("PurchaserTenantId", ""),
-        sandbox_type=entity.get("SandboxType", "None"),
+        term=term,
         last_operation_id=entity.get("LastOperationId"),
         last_operation_at=utc_or_none(entity.get("LastOperationAt")),
         changed_at=ChangeTimes(
@@ -173,8 +158,31 @@ def decode_state(entity: Mapping[str, Any]) -> tuple[Subscription, int]:
             quantity=utc_or_none(entity.get("QuantityChangedAt")),
             term=utc_or_none(entity.get("TermChangedAt")),
         ),
+        **fields,
     )
     return subscription, plain_int(entity["Version"]) or 0
+
+
+def _compared(entity: Mapping[str, Any]) -> dict[str, Any]:
+    """A state row's fields, by the names `fingerprint_of` takes (the term spelt out)."""
+    start, end = entity.get("TermStart"), entity.get("TermEnd")
+    return {
+        "name": entity.get("Name", ""),
+        "publisher_id": entity.get("PublisherId", ""),
+        "offer_id": entity.get("OfferId", ""),
+        "plan_id": entity.get("PlanId", ""),
+        "quantity": plain_int(entity.get("Quantity")),
+        "status": Status(entity["Status"]),
+        "term_unit": entity.get("TermUnit", ""),
+        "term_start": None if start is None else date.fromisoformat(start),
+        "term_end": None if end is None else date.fromisoformat(end),
+        "auto_renew": entity.get("AutoRenew", False),
+        "is_free_trial": entity.get("IsFreeTrial", False),
+        "is_test": entity.get("IsTest", False),
+        "beneficiary_tenant_id": entity.get("BeneficiaryTenantId", ""),
+        "purchaser_tenant_id": entity.get("PurchaserTenantId", ""),
+        "sandbox_type": entity.get("SandboxType", "None"),
+    }
 
 
 # The state row's columns a reconciliation scan reads (`decode_fingerprinted`): the compared
@@ -185,30 +193,12 @@ SCAN_COLUMNS = ("PartitionKey", "Status", "PlanId", "Quantity", "TermUnit", "Ter
 
 
 def decode_fingerprinted(entity: Mapping[str, Any]) -> Fingerprinted:
-    """A state row (SCAN_COLUMNS suffice) as a scan keeps it, read as `decode_state` reads it,
-    without building the subscription."""
-    start, end = entity.get("TermStart"), entity.get("TermEnd")
-    status = Status(entity["Status"])
-    mark = fingerprint_of(
-        status=status,
-        plan_id=entity.get("PlanId", ""),
-        quantity=plain_int(entity.get("Quantity")),
-        term_unit=entity.get("TermUnit", ""),
-        term_start=None if start is None else date.fromisoformat(start),
-        term_end=None if end is None else date.fromisoformat(end),
-        is_free_trial=entity.get("IsFreeTrial", False),
-        auto_renew=entity.get("AutoRenew", False),
-        offer_id=entity.get("OfferId", ""),
-        name=entity.get("Name", ""),
-        publisher_id=entity.get("PublisherId", ""),
-        beneficiary_tenant_id=entity.get("BeneficiaryTenantId", ""),
-        purchaser_tenant_id=entity.get("PurchaserTenantId", ""),
-        is_test=entity.get("IsTest", False),
-        sandbox_type=entity.get("SandboxType", "None"),
-    )
-    since = waiting_since(status, utc_or_none(entity.get("StatusChangedAt")),
+    """A state row (SCAN_COLUMNS suffice) as a scan keeps it, read as `decode_state` reads it
+    (the same `_compared`), without building the subscription."""
+    fields = _compared(entity)
+    since = waiting_since(fields["status"], utc_or_none(entity.get("StatusChangedAt")),
                           utc_or_none(entity.get("LastOperationAt")))
-    return Fingerprinted(unescape_key(entity["PartitionKey"]), mark, since)
+    return Fingerprinted(unescape_key(entity["PartitionKey"]), fingerprint_of(**fields), since)
 
 
 def encode_history(entry: HistoryEntry, seq: int) -> Entity:
