@@ -1,6 +1,6 @@
 """The webhook's fast path, inside the marketplace's 10-second window.
 
-authenticate -> parse -> record the delivery -> (ChangePlan/ChangeQuantity) decide ->
+authenticate -> parse -> (ChangePlan/ChangeQuantity) decide -> record the delivery ->
 enqueue -> answer. The answer codes are the contract with the marketplace:
 
     200  accepted (or a redelivery of something already recorded)
@@ -107,34 +107,41 @@ class WebhookService:
 
     def _accept_or_reject(self, event: Event, payload: str, log: Any) -> WebhookAnswer:
         now = self._clock.now()
-        record = self._store.record_delivery(
-            DeliveryRecord(
-                subscription_id=event.subscription_id,
-                operation_id=event.operation_id,
-                action=event.action.value,
-                activity_id=event.activity_id,
-                status=DeliveryStatus.RECEIVED,
-                received_at=now,
-                updated_at=now,
-                payload=payload[:KEPT_PAYLOAD_CHARS],
-            )
+        record = DeliveryRecord(
+            subscription_id=event.subscription_id,
+            operation_id=event.operation_id,
+            action=event.action.value,
+            activity_id=event.activity_id,
+            status=DeliveryStatus.RECEIVED,
+            received_at=now,
+            updated_at=now,
+            payload=payload[:KEPT_PAYLOAD_CHARS],
         )
-        if record.status is DeliveryStatus.REJECTED:
-            log.info("webhook.rejected_again", reason=record.reason)
-            return WebhookAnswer(400, {"error": record.reason})
-        if record.status.is_final:
-            log.info("webhook.already_processed", status=record.status.value)
-            return WebhookAnswer(200, {"status": "already processed"})
-        if isinstance(event, ChangePlan | ChangeQuantity) and record.outcome != ACCEPTED:
+        verdict = None
+        if isinstance(event, ChangePlan | ChangeQuantity):
+            # Judged before it is recorded, so an accepted change is recorded once, already
+            # accepted: one write inside the window instead of a record and its update.
             snapshot = self._store.load(event.subscription_id)
             verdict = self._judge(event, snapshot.subscription if snapshot else None, log)
+            if verdict.accepted:
+                record = replace(record, outcome=ACCEPTED)
+        stored = self._store.record_delivery(record)  # the first record of an operation stands
+        if stored.status is DeliveryStatus.REJECTED:
+            log.info("webhook.rejected_again", reason=stored.reason)
+            return WebhookAnswer(400, {"error": stored.reason})
+        if stored.status.is_final:
+            log.info("webhook.already_processed", status=stored.status.value)
+            return WebhookAnswer(200, {"status": "already processed"})
+        if verdict is not None and stored.outcome != ACCEPTED:
             if not verdict.accepted:
-                self._reject(event, record, verdict.reason)
+                self._reject(event, stored, verdict.reason)
                 log.info("webhook.rejected", reason=verdict.reason)
                 return WebhookAnswer(400, {"error": verdict.reason})
-            # Remembered, so a redelivery is answered the same: judged again later, against a
-            # state that has moved on (a newer plan), it could be refused after it took effect.
-            self._store.update_delivery(replace(record, outcome=ACCEPTED, updated_at=now))
+            # Recorded by an earlier delivery that stopped before its answer: remember it now.
+            self._store.update_delivery(replace(stored, outcome=ACCEPTED, updated_at=now))
+        # An accepted change stays accepted for its redeliveries, whatever today's verdict:
+        # judged against a state that has moved on (a newer plan), it could be refused after
+        # it took effect.
         self._queue.send(
             QueueMessage(
                 session_id=event.subscription_id,

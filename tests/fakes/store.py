@@ -214,8 +214,9 @@ class FakeSubscriptionStore:
             missing = {key: owner for key, owner in wanted.items() if key[1] not in self._index.get(key[0], {})}
             for key, (subscription_id, version) in missing.items():
                 self._put_index(index.encode(key, subscription_id, version))
-            written, gone = self._reindex_failed()
-            return Reindexed(subscriptions=len(states), written=len(missing) + written, removed=removed + gone)
+            failed_written, failed_gone = self._reindex_failed()
+            return Reindexed(subscriptions=len(states), written=len(missing) + failed_written,
+                             removed=removed + failed_gone)
 
     def _reindex_failed(self) -> tuple[int, int]:
         records = [codec.decode_delivery(row) for partition in self._partitions.values()

@@ -8,6 +8,7 @@ ChangePlan/ChangeQuantity a 4xx IS the rejection), 401 unauthenticated, 413 too 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -211,3 +212,37 @@ def test_a_redelivered_change_we_accepted_is_answered_the_same_after_the_state_m
 
     assert post(payload) == (200, {"status": "accepted"})
     assert [m.message_id for m in env.queue.sent] == [payload["id"]]  # the duplicate dropped by the queue
+
+
+def test_an_accepted_change_is_recorded_once_already_accepted(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    sid = subscription["id"]
+    env.store.commit(Commit(subscription=parse_subscription(env.marketplace.get(sid)), expected=None))
+    change = env.marketplace.change_quantity(sid, 6, deliver=False)
+    updates: list[object] = []
+    monkeypatch.setattr(env.store, "update_delivery", updates.append)
+
+    assert post(env.marketplace.webhook_payload(str(change["id"]))) == (200, {"status": "accepted"})
+
+    stored = env.store.delivery(sid, str(change["id"]))
+    assert stored is not None
+    assert stored.outcome == "accepted"
+    assert updates == []
+
+
+def test_a_change_recorded_by_a_delivery_that_stopped_early_is_judged_and_remembered(env: Stack) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    sid = subscription["id"]
+    change = env.marketplace.change_quantity(sid, 6, deliver=False)
+    payload = env.marketplace.webhook_payload(str(change["id"]))
+    assert post(payload) == (200, {"status": "accepted"})
+    first = env.store.delivery(sid, str(change["id"]))
+    assert first is not None
+    # As an earlier delivery would have left it had it stopped between its record and its answer.
+    env.store.update_delivery(replace(first, outcome=""))
+
+    assert post(payload) == (200, {"status": "accepted"})
+
+    stored = env.store.delivery(sid, str(change["id"]))
+    assert stored is not None
+    assert stored.outcome == "accepted"
