@@ -33,14 +33,12 @@ from lifecycle.domain.reconcile import Finding, FindingKind, RunRecord, stuck
 from lifecycle.errors import MarketplaceUnavailable, TransientError
 from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, MarketplaceApi
-from lifecycle.services.read_ahead import ReadAhead
 from lifecycle.services.reconcile_repair import ACTIVE, Examined, Examiner
 
 SEEN: Final = object()
 CONFIRM_LIMIT = 1000  # absent ones re-checked one by one; beyond this a broken list would cost a call each
 SAMPLE_SIZE, PROBLEMS_KEPT, MAX_PROBLEMS_IN_A_ROW = 50, 20, 25
 IN_FLIGHT = 32  # examinations running beside the paging: bounds memory, keeps the threads busy
-PAGES_AHEAD = 4  # listed pages read before the run asks for them: a few hundred subscriptions
 
 
 class TooManyProblems(TransientError):
@@ -76,31 +74,28 @@ class LocalIndex:
 def listing(api: MarketplaceApi, retry: RetryPolicy, log: Any) -> Iterator[tuple[int, list[Listed]]]:
     """(page number, page) of the marketplace's list, with a failing page retried.
 
-    Pages are read PAGES_AHEAD ahead (`read_ahead`): the next one is on its way while the
-    run compares this one. The client has already retried each request. A page still
-    failing restarts the listing (the port cannot resume mid-way; re-read pages repeat ids
-    the index marks SEEN), after a back-off; `retry.max_attempts` failures without getting
-    further fail the run.
+    The client has already retried each request. A page still failing restarts the listing
+    (the port cannot resume mid-way; re-read pages repeat ids the index marks SEEN), after a
+    back-off; `retry.max_attempts` failures without getting further fail the run.
     """
     failures = furthest = 0
     while True:
-        with ReadAhead(api.list_subscriptions(), PAGES_AHEAD, name="reconcile-list") as reader:
-            pages = iter(reader)
-            for number in itertools.count(1):
-                try:
-                    page = next(pages)
-                except StopIteration:
-                    return
-                except MarketplaceUnavailable as error:
-                    failures += 1
-                    if failures >= retry.max_attempts:
-                        raise
-                    log.warning("reconcile.page_retry", page=number, attempt=failures, reason=str(error))
-                    break
-                if number > furthest:
-                    furthest, failures = number, 0  # progress: the next failing page gets its own retries
-                yield number, page
-        retry.pause(retry.delay(failures))
+        pages = iter(api.list_subscriptions())
+        for number in itertools.count(1):
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            except MarketplaceUnavailable as error:
+                failures += 1
+                if failures >= retry.max_attempts:
+                    raise
+                log.warning("reconcile.page_retry", page=number, attempt=failures, reason=str(error))
+                retry.pause(retry.delay(failures))
+                break
+            if number > furthest:
+                furthest, failures = number, 0  # progress: the next failing page gets its own retries
+            yield number, page
 
 
 @dataclass
