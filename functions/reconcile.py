@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from lifecycle import bootstrap
-from lifecycle.domain.reconcile import RunStatus
+from lifecycle.domain.reconcile_runs import RunStatus
 from lifecycle.logs import get_logger
 from lifecycle.services.reconcile import RunInProgress
 

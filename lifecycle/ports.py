@@ -16,7 +16,7 @@ from lifecycle.domain.events import ChangePlan, ChangeQuantity
 from lifecycle.domain.fingerprint import Fingerprinted, Listed
 from lifecycle.domain.history import ChangeKind, HistoryEntry
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
-from lifecycle.domain.reconcile import RunRecord, Tombstone
+from lifecycle.domain.reconcile_runs import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 
 

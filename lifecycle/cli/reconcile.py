@@ -22,7 +22,8 @@ from rich.table import Table
 
 from lifecycle.cli.output import CliError, Context, console, emit_json
 from lifecycle.cli.reconcile_display import Display, findings_table, summary_table
-from lifecycle.domain.reconcile import Finding, RunRecord, RunStatus
+from lifecycle.domain.reconcile import Finding
+from lifecycle.domain.reconcile_runs import RunRecord, RunStatus
 from lifecycle.errors import LifecycleError
 from lifecycle.logs import configure
 

@@ -15,7 +15,8 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from lifecycle.cli.output import fields_table
-from lifecycle.domain.reconcile import Finding, FindingKind, Remedy, RunRecord
+from lifecycle.domain.reconcile import Finding, FindingKind, Remedy
+from lifecycle.domain.reconcile_runs import RunRecord
 
 if TYPE_CHECKING:  # the service (and the Azure SDK behind it) loads only when a run starts
     from lifecycle.services.reconcile import ReconcileProgress

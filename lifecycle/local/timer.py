@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from lifecycle.domain.reconcile import RunRecord, RunStatus
+from lifecycle.domain.reconcile_runs import RunRecord, RunStatus
 from lifecycle.errors import LifecycleError, TransientError
 from lifecycle.local.schedule import Schedule
 from lifecycle.logs import get_logger

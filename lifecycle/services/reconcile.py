@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from lifecycle.domain.reconcile import Finding, RunRecord, RunStatus, Tombstone
+from lifecycle.domain.reconcile import Finding
+from lifecycle.domain.reconcile_runs import RunRecord, RunStatus, Tombstone
 from lifecycle.errors import LifecycleError, TransientError
 from lifecycle.logs import get_logger
 from lifecycle.marketplace.retry import RetryPolicy

@@ -29,7 +29,8 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from lifecycle.domain.fingerprint import Fingerprinted, Listed
-from lifecycle.domain.reconcile import Finding, FindingKind, RunRecord, stuck
+from lifecycle.domain.reconcile import Finding, FindingKind, stuck
+from lifecycle.domain.reconcile_runs import RunRecord
 from lifecycle.errors import MarketplaceUnavailable, TransientError
 from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, MarketplaceApi

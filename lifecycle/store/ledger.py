@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lifecycle.domain.reconcile import Finding, FindingKind, Remedy, RunRecord, RunStatus, Tombstone
+from lifecycle.domain.reconcile import Finding, FindingKind, Remedy
+from lifecycle.domain.reconcile_runs import RunRecord, RunStatus, Tombstone
 from lifecycle.store.codec import Entity, escape_key, unescape_key
 from lifecycle.store.properties import MAX_TEXT, aware, utc, utc_or_none
 

@@ -33,7 +33,7 @@ from azure.data.tables import TableClient, TableServiceClient, TransactionOperat
 from lifecycle.domain.fingerprint import Fingerprinted
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Subscription
-from lifecycle.domain.reconcile import RunRecord, Tombstone
+from lifecycle.domain.reconcile_runs import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.ports import Hit, Lookup, Reindexed

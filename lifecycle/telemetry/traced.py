@@ -18,7 +18,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from lifecycle.domain.fingerprint import Fingerprinted, Listed
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
-from lifecycle.domain.reconcile import RunRecord, RunStatus, Tombstone
+from lifecycle.domain.reconcile_runs import RunRecord, RunStatus, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 from lifecycle.ports import Hit, Lookup, MarketplaceApi, Queue, QueueMessage, Reindexed, SubscriptionStore
 from lifecycle.telemetry.instruments import Telemetry, ids

@@ -15,15 +15,8 @@ from lifecycle.domain.events import Action, Source
 from lifecycle.domain.fingerprint import Fingerprinted, fingerprint
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
 from lifecycle.domain.model import ChangeTimes, Status, Subscription, Term
-from lifecycle.domain.reconcile import (
-    Finding,
-    FindingKind,
-    Remedy,
-    RunRecord,
-    RunStatus,
-    Tombstone,
-    pending_since,
-)
+from lifecycle.domain.reconcile import Finding, FindingKind, Remedy, pending_since
+from lifecycle.domain.reconcile_runs import RunRecord, RunStatus, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.local.azurite import DEV_ACCOUNT, DEV_KEY, connection_string, free_port

@@ -10,7 +10,8 @@ import pytest
 
 from lifecycle.bootstrap import Worker, build
 from lifecycle.domain.model import ChangeTimes, Subscription
-from lifecycle.domain.reconcile import COMPARED, FindingKind, Remedy, RunStatus
+from lifecycle.domain.reconcile import COMPARED, FindingKind, Remedy
+from lifecycle.domain.reconcile_runs import RunStatus
 from lifecycle.domain.records import Commit
 from lifecycle.parsing import parse_subscription
 from lifecycle.sandbox import ManualClock, Sandbox

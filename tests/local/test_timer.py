@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from structlog.testing import capture_logs
 
-from lifecycle.domain.reconcile import RunRecord, RunStatus
+from lifecycle.domain.reconcile_runs import RunRecord, RunStatus
 from lifecycle.errors import StorageUnavailable
 from lifecycle.local.schedule import Schedule
 from lifecycle.local.timer import ReconcileTimer

@@ -11,7 +11,7 @@ from azure.functions.timer import TimerRequestConverter
 
 from functions import reconcile
 from lifecycle import bootstrap
-from lifecycle.domain.reconcile import RunStatus
+from lifecycle.domain.reconcile_runs import RunStatus
 from lifecycle.services.reconcile import LEASE_NAME
 from lifecycle.settings import ReconcileOperations, Settings, SettingsError
 from tests.functions import Stack, stack, user_function

@@ -14,7 +14,8 @@ from lifecycle.domain.events import Source
 from lifecycle.domain.fingerprint import Listed
 from lifecycle.domain.history import ChangeKind
 from lifecycle.domain.model import ChangeTimes, Status, Subscription
-from lifecycle.domain.reconcile import COMPARED, FindingKind, Remedy, RunRecord, RunStatus
+from lifecycle.domain.reconcile import COMPARED, FindingKind, Remedy
+from lifecycle.domain.reconcile_runs import RunRecord, RunStatus
 from lifecycle.domain.records import Commit, Snapshot
 from lifecycle.errors import MarketplaceUnavailable
 from lifecycle.parsing import parse_subscription

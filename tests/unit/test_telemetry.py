@@ -22,7 +22,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from lifecycle.bootstrap import build
-from lifecycle.domain.reconcile import FindingKind, RunRecord, RunStatus
+from lifecycle.domain.reconcile import FindingKind
+from lifecycle.domain.reconcile_runs import RunRecord, RunStatus
 from lifecycle.entrypoints import http
 from lifecycle.entrypoints.processor import Disposition, handle_message
 from lifecycle.errors import TransientError
