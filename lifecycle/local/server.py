@@ -297,6 +297,11 @@ class LocalServer:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
+    @property
+    def open_connections(self) -> int:
+        """Connections accepted and not yet finished with (kept-alive ones included)."""
+        return self._server.open_connections()
+
     def start(self) -> LocalServer:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()

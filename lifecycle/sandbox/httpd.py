@@ -58,6 +58,11 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         """An error that is not a disconnect; by default socketserver's traceback on stderr."""
         super().handle_error(request, client_address)
 
+    def open_connections(self) -> int:
+        """Connections accepted and not yet finished with (kept-alive ones included)."""
+        with self.connections_lock:
+            return len(self.connections)
+
     def close_connections(self) -> None:
         with self.connections_lock:
             open_now, self.connections = list(self.connections), set()
@@ -130,6 +135,10 @@ class LoopbackServer:
     @property
     def server(self) -> ThreadingHTTPServer:
         return self._server
+
+    @property
+    def open_connections(self) -> int:
+        return self._server.open_connections()
 
     def start(self) -> None:
         # A short poll interval: stop() waits for one, and tests stop many servers.

@@ -39,7 +39,7 @@ def test_the_sandbox_ignores_a_client_reset_kept_alive(capfd):
         server = sandbox._api
         assert server is not None
         reset_kept_alive(server.port)
-        wait_until(lambda: not server.server.connections)  # type: ignore[attr-defined]
+        wait_until(lambda: server.open_connections == 0)
     assert "Traceback" not in capfd.readouterr().err
 
 
@@ -47,7 +47,7 @@ def test_the_local_server_ignores_a_client_reset_kept_alive(capfd):
     local = LocalServer([], port=0).start()
     try:
         reset_kept_alive(local.port)
-        wait_until(lambda: not local._server.connections)
+        wait_until(lambda: local.open_connections == 0)
     finally:
         local.stop()
     assert "Traceback" not in capfd.readouterr().err
