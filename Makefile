@@ -29,7 +29,7 @@ unit: install
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy --strict lifecycle
+	$(VENV)/bin/mypy --strict lifecycle functions function_app.py tests bench soak
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)

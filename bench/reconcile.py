@@ -45,8 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZES, ROUNDS, POINT_READS_AT = (10_000, 100_000), 2, 10_000
 KINDS = {"missing": "missing_locally", "quantity": "quantity_mismatch", "plan": "plan_mismatch",
          "status": "status_mismatch", "auto_renew": "auto_renew_mismatch", "absent": "absent_remotely"}
-WRONG = {"quantity": {"Quantity": 7}, "plan": {"PlanId": "business"}, "status": {"Status": Status.SUSPENDED.value},
-         "auto_renew": {"AutoRenew": False}}
+WRONG: dict[str, dict[str, str | int | bool]] = {
+    "quantity": {"Quantity": 7}, "plan": {"PlanId": "business"}, "status": {"Status": Status.SUSPENDED.value},
+    "auto_renew": {"AutoRenew": False},
+}
 
 
 def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
@@ -179,7 +181,7 @@ def _baseline(settings: Any, _: str) -> Any:
 
 def _raw_pages(httpx: Any, settings: Any, token: str) -> Any:
     with httpx.Client(headers={"authorization": f"Bearer {token}"}) as http:
-        url = f"{settings.marketplace_api_url}/saas/subscriptions?api-version=2018-08-31"
+        url: str | None = f"{settings.marketplace_api_url}/saas/subscriptions?api-version=2018-08-31"
         while url:
             response = http.get(url).raise_for_status()
             body = response.json() if response.content else {}  # an empty body when there is nothing

@@ -134,7 +134,7 @@ def queue_and_readback(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield ServiceBusQueue(client, "lifecycle"), lambda: [from_servicebus(m) for m in client.sender.messages]  # type: ignore[arg-type]
 
 
-def test_a_sent_message_keeps_session_id_body_and_attempt(queue_and_readback):
+def test_a_sent_message_keeps_session_id_body_and_attempt(queue_and_readback: tuple[Any, Readback]) -> None:
     queue, readback = queue_and_readback
     sub, op = str(uuid.uuid4()), str(uuid.uuid4())
     queue.send(QueueMessage(session_id=sub, message_id=op, body='{"id": "x"}', attempt=3, source="replay"))
@@ -143,7 +143,7 @@ def test_a_sent_message_keeps_session_id_body_and_attempt(queue_and_readback):
     assert (message.attempt, message.source) == (3, "replay")
 
 
-def test_a_schedule_is_carried(queue_and_readback):
+def test_a_schedule_is_carried(queue_and_readback: tuple[Any, Readback]) -> None:
     queue, readback = queue_and_readback
     when = datetime(2029, 12, 31, 23, 59, tzinfo=UTC)  # before the local queue's fixed "now"
     queue.send(QueueMessage(session_id="s", message_id="m", body="{}", scheduled_at=when))
@@ -154,7 +154,7 @@ def test_a_schedule_is_carried(queue_and_readback):
         assert message.message_id == "m"  # the local queue held it until its time and then handed it out
 
 
-def test_servicebus_failures_become_queue_unavailable():
+def test_servicebus_failures_become_queue_unavailable() -> None:
     client = CapturingClient()
     client.sender.fail = True
     with pytest.raises(QueueUnavailable):
@@ -162,7 +162,7 @@ def test_servicebus_failures_become_queue_unavailable():
 
 
 @pytest.mark.parametrize("kind", ["fake", "local"])
-def test_duplicate_message_ids_are_dropped(kind, tmp_path):
+def test_duplicate_message_ids_are_dropped(kind: str, tmp_path: Path) -> None:
     queue: Any = FakeQueue() if kind == "fake" else LocalQueue(tmp_path / "q.sqlite")
     for _ in range(3):
         queue.send(QueueMessage(session_id="s", message_id="same", body="{}"))
@@ -170,7 +170,7 @@ def test_duplicate_message_ids_are_dropped(kind, tmp_path):
 
 
 @pytest.mark.skipif(not os.environ.get("SERVICEBUS_CONNECTION_STRING"), reason="no Service Bus namespace configured")
-def test_a_real_namespace_takes_a_scheduled_session_message():
+def test_a_real_namespace_takes_a_scheduled_session_message() -> None:
     queue = ServiceBusQueue.from_connection_string(
         os.environ["SERVICEBUS_CONNECTION_STRING"], os.environ.get("SERVICEBUS_QUEUE", "lifecycle")
     )
@@ -227,7 +227,9 @@ def delivery(session: str = "", operation: str = "") -> QueueMessage:
                         body=f'{{"id": "{operation}", "action": "Suspend"}}')
 
 
-def test_a_dead_letter_is_listed_with_its_message_reason_and_deliveries(dead_letters):
+def test_a_dead_letter_is_listed_with_its_message_reason_and_deliveries(
+    dead_letters: tuple[Any, Kill, Readback]
+) -> None:
     queue, kill, _ = dead_letters
     message = delivery()
     kill(message, "UnverifiedEvent: no such operation")
@@ -239,7 +241,9 @@ def test_a_dead_letter_is_listed_with_its_message_reason_and_deliveries(dead_let
     assert dead.enqueued_at.tzinfo is not None
 
 
-def test_a_replay_sends_the_delivery_back_as_a_replay_past_duplicate_detection(dead_letters):
+def test_a_replay_sends_the_delivery_back_as_a_replay_past_duplicate_detection(
+    dead_letters: tuple[Any, Kill, Readback]
+) -> None:
     queue, kill, readback = dead_letters
     message = delivery()
     kill(message, "MaxDeliveryCountExceeded")
@@ -249,7 +253,7 @@ def test_a_replay_sends_the_delivery_back_as_a_replay_past_duplicate_detection(d
     assert (back.session_id, back.body, back.source, back.attempt) == (message.session_id, message.body, "replay", 1)
 
 
-def test_replaying_an_unknown_id_changes_nothing(dead_letters):
+def test_replaying_an_unknown_id_changes_nothing(dead_letters: tuple[Any, Kill, Readback]) -> None:
     queue, kill, readback = dead_letters
     kill(delivery(), "boom")
     assert not queue.replay("not-a-dead-letter")
@@ -257,7 +261,7 @@ def test_replaying_an_unknown_id_changes_nothing(dead_letters):
     assert readback() == []
 
 
-def test_dead_letters_are_listed_oldest_first_up_to_the_limit(dead_letters):
+def test_dead_letters_are_listed_oldest_first_up_to_the_limit(dead_letters: tuple[Any, Kill, Readback]) -> None:
     queue, kill, _ = dead_letters
     messages = [delivery(operation=f"op-{n}") for n in range(3)]
     for message in messages:
@@ -267,7 +271,7 @@ def test_dead_letters_are_listed_oldest_first_up_to_the_limit(dead_letters):
     assert [d.message.message_id for d in queue.dead_letters()] == ["op-0", "op-2"]
 
 
-def test_a_servicebus_replay_is_a_copy_under_a_new_id_with_the_original_kept():
+def test_a_servicebus_replay_is_a_copy_under_a_new_id_with_the_original_kept() -> None:
     client = CapturingClient()
     message = delivery(session="sub-1", operation="op-1")
     client.dead.messages += [ReceivedStandIn(delivery(), "other", 1), ReceivedStandIn(message, "boom", 7)]
@@ -279,7 +283,7 @@ def test_a_servicebus_replay_is_a_copy_under_a_new_id_with_the_original_kept():
     assert (other.locked, other.delivery_count) == (False, 11)
 
 
-def test_servicebus_dead_letter_failures_become_queue_unavailable():
+def test_servicebus_dead_letter_failures_become_queue_unavailable() -> None:
     client = CapturingClient()
     client.dead.messages.append(ReceivedStandIn(delivery(operation="op-1"), "boom", 1))
     client.sender.fail = True
@@ -289,7 +293,7 @@ def test_servicebus_dead_letter_failures_become_queue_unavailable():
 
 
 @pytest.mark.skipif(not os.environ.get("SERVICEBUS_CONNECTION_STRING"), reason="no Service Bus namespace configured")
-def test_a_real_namespace_lists_and_replays_a_dead_letter():
+def test_a_real_namespace_lists_and_replays_a_dead_letter() -> None:
     from azure.servicebus import ServiceBusClient
 
     conn, name = os.environ["SERVICEBUS_CONNECTION_STRING"], os.environ.get("SERVICEBUS_QUEUE", "lifecycle")

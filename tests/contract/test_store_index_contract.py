@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from azure.data.tables import TableServiceClient
@@ -36,11 +37,11 @@ def found(store: SubscriptionStore, lookup: Lookup | None, limit: int = 1000) ->
     return [hit.subscription.id for hit in store.find(lookup, limit=limit) if hit.subscription is not None]
 
 
-def update(store: SubscriptionStore, snapshot: Snapshot, **fields: object) -> Snapshot:
+def update(store: SubscriptionStore, snapshot: Snapshot, **fields: Any) -> Snapshot:
     return store.commit(Commit(subscription=replace(snapshot.subscription, **fields), expected=snapshot))
 
 
-def change(store: SubscriptionStore, snapshot: Snapshot, **fields: object) -> Snapshot:
+def change(store: SubscriptionStore, snapshot: Snapshot, **fields: Any) -> Snapshot:
     """A change with its history entry, as every real change is: the version moves on."""
     history = (entry(snapshot.subscription.id, new_id()),)
     return store.commit(Commit(subscription=replace(snapshot.subscription, **fields), expected=snapshot,

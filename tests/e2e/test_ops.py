@@ -37,8 +37,11 @@ def test_every_question_through_the_cli_and_the_http_api(served: ServedStack) ->
     served.cli("sandbox", "unsubscribe", gone["id"])
     for truth in (suspended, changed, csp, gone):  # processing runs behind the webhook: wait for each
         final = served.cli("sandbox", "show", truth["id"])
-        served.ours(truth["id"], lambda ours, final=final: ours["status"] == final["saasSubscriptionStatus"]
-                    and ours["quantity"] == final.get("quantity"))
+
+        def settled(ours: dict[str, Any], final: dict[str, Any] = final) -> bool:
+            return bool(ours["status"] == final["saasSubscriptionStatus"] and ours["quantity"] == final.get("quantity"))
+
+        served.ours(truth["id"], settled)
     every = {suspended["id"], changed["id"], csp["id"], gone["id"]}
 
     # Every filter returns exactly the matching subscriptions.

@@ -40,7 +40,7 @@ def assert_converged(worker: Worker, sandbox: Sandbox, subscription_id: str) -> 
 
 def test_a_full_lifecycle_delivered_twice_and_out_of_order_converges_with_one_entry_per_change(
     worker: Worker, sandbox: Sandbox, sandbox_clock: ManualClock
-):
+) -> None:
     market = sandbox.marketplace
     subscription, _ = market.purchase("contoso-seats", "team", 5, activated=True)
     sid = subscription["id"]
@@ -77,7 +77,7 @@ def test_a_full_lifecycle_delivered_twice_and_out_of_order_converges_with_one_en
 
 def test_a_pending_change_above_the_plan_maximum_in_processing_is_refused_with_a_failure_ack(
     worker: Worker, sandbox: Sandbox
-):
+) -> None:
     subscription, _ = sandbox.marketplace.purchase("contoso-seats", "team", 5, activated=True)
     sid = subscription["id"]
     suspend = sandbox.marketplace.suspend(sid, deliver=False)
@@ -90,7 +90,7 @@ def test_a_pending_change_above_the_plan_maximum_in_processing_is_refused_with_a
 
 def test_a_subscription_bought_before_the_worker_existed_is_learnt_from_its_first_event(
     worker: Worker, sandbox: Sandbox
-):
+) -> None:
     subscription, _ = sandbox.marketplace.purchase("contoso-flat", "basic", activated=True)
     sid = subscription["id"]
     change = sandbox.marketplace.change_plan(sid, "premium", deliver=False)

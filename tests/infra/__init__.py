@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ class BicepFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.text = path.read_text()
-        self.tree: dict[str, Any] = _parser().parse(text=self.text)
+        self.tree: Mapping[str, Any] = _parser().parse(text=self.text)
 
     def section(self, name: str) -> dict[str, Any]:
         return self.tree.get(name) or {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,12 +24,12 @@ MODULE_CALLS = [
 
 
 @pytest.mark.parametrize("path", bicep_files(), ids=lambda path: str(path.relative_to(INFRA)))
-def test_every_bicep_file_parses(path: Path):
+def test_every_bicep_file_parses(path: Path) -> None:
     parsed = BicepFile(path)
     assert parsed.section("resources") or parsed.section("modules")
 
 
-def _called(path: Path, name: str) -> tuple[dict, BicepFile]:
+def _called(path: Path, name: str) -> tuple[dict[str, Any], BicepFile]:
     call = bicep(path).section("modules")[name]
     target = path.parent / call["detail"]["path"]
     assert target.is_file(), f"{path.name}: module {name} points at missing {target}"
@@ -36,7 +37,7 @@ def _called(path: Path, name: str) -> tuple[dict, BicepFile]:
 
 
 @pytest.mark.parametrize(("path", "name"), MODULE_CALLS, ids=[f"{p.name}:{n}" for p, n in MODULE_CALLS])
-def test_a_module_call_passes_exactly_the_parameters_its_module_declares(path: Path, name: str):
+def test_a_module_call_passes_exactly_the_parameters_its_module_declares(path: Path, name: str) -> None:
     config, target = _called(path, name)
     declared = target.section("parameters")
     required = {param for param, spec in declared.items() if spec.get("default") is None}
@@ -46,19 +47,19 @@ def test_a_module_call_passes_exactly_the_parameters_its_module_declares(path: P
 
 
 @pytest.mark.parametrize("path", bicep_files(), ids=lambda path: str(path.relative_to(INFRA)))
-def test_every_module_output_read_is_declared_by_that_module(path: Path):
+def test_every_module_output_read_is_declared_by_that_module(path: Path) -> None:
     file = bicep(path)
     for name, output in re.findall(r"\b(\w+)\.outputs\.(\w+)", file.text):
         _, target = _called(path, name)
         assert output in target.section("outputs"), f"{path.name}: {name}.outputs.{output} does not exist"
 
 
-def test_the_parameters_file_sets_only_declared_parameters():
+def test_the_parameters_file_sets_only_declared_parameters() -> None:
     given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert set(given) <= set(main().section("parameters")), sorted(set(given) - set(main().section("parameters")))
 
 
-def test_every_parameter_without_a_default_comes_from_the_azd_environment():
+def test_every_parameter_without_a_default_comes_from_the_azd_environment() -> None:
     given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     required = {name for name, spec in main().section("parameters").items() if spec.get("default") is None}
     assert required <= set(given), f"azd would have no value for {sorted(required - set(given))}"
@@ -66,7 +67,7 @@ def test_every_parameter_without_a_default_comes_from_the_azd_environment():
         assert re.fullmatch(r"\$\{[A-Z_]+\}", given[name]["value"]), f"{name} should come from an azd variable"
 
 
-def test_abbreviations_used_by_main_are_defined():
+def test_abbreviations_used_by_main_are_defined() -> None:
     abbreviations = json.loads((INFRA / "abbreviations.json").read_text())
     used = set(re.findall(r"\babbrs\.(\w+)", MAIN.read_text()))
     assert used

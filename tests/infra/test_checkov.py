@@ -72,24 +72,24 @@ def _where(check: dict[str, Any]) -> str:
     return f"{check['check_id']} {check['resource']} ({check['file_path']}:{check['file_line_range'][0]})"
 
 
-def test_checkov_finds_nothing_we_have_not_accepted(report: dict[str, Any]):
+def test_checkov_finds_nothing_we_have_not_accepted(report: dict[str, Any]) -> None:
     failed = report["results"]["failed_checks"]
     assert not failed, "fix, or accept with a reason:\n" + "\n".join(
         f"{_where(check)}: {check['check_name']}" for check in failed
     )
 
 
-def test_checkov_parses_every_bicep_file(report: dict[str, Any]):
+def test_checkov_parses_every_bicep_file(report: dict[str, Any]) -> None:
     assert report["summary"]["parsing_errors"] == 0, report["results"].get("parsing_errors")
 
 
-def test_checkov_scans_the_resources_that_matter(report: dict[str, Any]):
+def test_checkov_scans_the_resources_that_matter(report: dict[str, Any]) -> None:
     results = report["results"]
     checked = results["passed_checks"] + results["skipped_checks"] + results["failed_checks"]
     assert {check["resource"].rsplit(".", 1)[0] for check in checked} >= SCANNED_TYPES
 
 
-def test_every_accepted_finding_gives_its_reason(report: dict[str, Any]):
+def test_every_accepted_finding_gives_its_reason(report: dict[str, Any]) -> None:
     for check in report["results"]["skipped_checks"]:
         reason = (check["check_result"].get("suppress_comment") or "").strip()
         assert len(reason.split()) >= 6, f"{_where(check)} is skipped without a reason"

@@ -39,12 +39,18 @@ FORBIDDEN = {
 }
 
 
-def test_the_app_runs_python_3_11_on_the_flex_consumption_plan():
+def first_group(pattern: str, text: str) -> str:
+    found = re.search(pattern, text)
+    assert found, pattern
+    return found.group(1)
+
+
+def test_the_app_runs_python_3_11_on_the_flex_consumption_plan() -> None:
     assert functionapp.prop(PLAN, "sku") == {"name": "FC1", "tier": "FlexConsumption"}
     assert functionapp.prop(SITE, "properties.functionAppConfig.runtime") == {"name": "python", "version": "3.11"}
 
 
-def test_the_app_runs_as_its_user_assigned_identity_everywhere():
+def test_the_app_runs_as_its_user_assigned_identity_everywhere() -> None:
     assert functionapp.prop(SITE, "identity.type") == "UserAssigned"
     assert functionapp.prop(SITE, "properties.keyVaultReferenceIdentity") == Param("identityId")
     authentication = functionapp.prop(SITE, "properties.functionAppConfig.deployment.storage.authentication")
@@ -52,22 +58,22 @@ def test_the_app_runs_as_its_user_assigned_identity_everywhere():
 
 
 @pytest.mark.parametrize("credential", ["secret", "federated"])
-def test_no_setting_flex_consumption_refuses_or_that_would_carry_a_key(credential: str):
+def test_no_setting_flex_consumption_refuses_or_that_would_carry_a_key(credential: str) -> None:
     assert not set(app_settings(credential)) & FORBIDDEN
 
 
-def test_the_app_gets_every_setting_the_worker_and_host_need():
+def test_the_app_gets_every_setting_the_worker_and_host_need() -> None:
     missing = REQUIRED - set(app_settings("secret"))
     assert not missing, sorted(missing)
 
 
 @pytest.mark.parametrize("credential", ["secret", "federated"])
-def test_every_setting_is_read_by_the_worker_or_the_host(credential: str):
+def test_every_setting_is_read_by_the_worker_or_the_host(credential: str) -> None:
     known = settings_the_worker_reads() | HOST_SETTINGS
     assert set(app_settings(credential)) <= known, sorted(set(app_settings(credential)) - known)
 
 
-def test_the_host_and_the_trigger_connect_as_the_identity():
+def test_the_host_and_the_trigger_connect_as_the_identity() -> None:
     settings = app_settings()
     for connection in ("AzureWebJobsStorage", "SERVICEBUS"):
         assert settings[f"{connection}__credential"] == "managedidentity"
@@ -76,22 +82,22 @@ def test_the_host_and_the_trigger_connect_as_the_identity():
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
 
 
-def test_the_trigger_connection_and_queue_name_are_the_ones_the_processor_names():
+def test_the_trigger_connection_and_queue_name_are_the_ones_the_processor_names() -> None:
     source = (ROOT / "functions" / "processor.py").read_text()
-    connection = re.search(r'connection="(\w+)"', source).group(1)
-    queue_setting = re.search(r'queue_name="%(\w+)%"', source).group(1)
+    connection = first_group(r'connection="(\w+)"', source)
+    queue_setting = first_group(r'queue_name="%(\w+)%"', source)
     settings = app_settings()
     assert f"{connection}__fullyQualifiedNamespace" in settings
     assert queue_setting in settings
 
 
-def test_the_worker_and_the_trigger_use_the_same_namespace():
+def test_the_worker_and_the_trigger_use_the_same_namespace() -> None:
     settings = app_settings()
     assert settings["SERVICEBUS_NAMESPACE"] == Param("serviceBusHost")
     assert settings["SERVICEBUS__fullyQualifiedNamespace"] == Param("serviceBusHost")
 
 
-def test_the_client_secret_is_a_key_vault_reference():
+def test_the_client_secret_is_a_key_vault_reference() -> None:
     assert app_settings("secret")["MARKETPLACE_CLIENT_SECRET"] == Param("clientSecretReference")
     passed = main().section("modules")["functionApp"]["config"]["params"]["clientSecretReference"]
     choice = passed["operator"]["operands"]  # useSecret ? '<reference>' : ''
@@ -100,12 +106,12 @@ def test_the_client_secret_is_a_key_vault_reference():
     assert choice["false_value"] == ""
 
 
-def test_a_federated_credential_deploys_no_secret():
+def test_a_federated_credential_deploys_no_secret() -> None:
     assert "MARKETPLACE_CLIENT_SECRET" not in app_settings("federated")
     assert app_settings("federated")["MARKETPLACE_CREDENTIAL"] == "federated"
 
 
-def test_a_federated_deployment_settles_into_worker_settings_that_need_no_secret():
+def test_a_federated_deployment_settles_into_worker_settings_that_need_no_secret() -> None:
     from lifecycle.marketplace.auth import MsalTokenProvider
     from lifecycle.settings import MarketplaceCredential, Settings
 
@@ -117,24 +123,24 @@ def test_a_federated_deployment_settles_into_worker_settings_that_need_no_secret
 
 
 @pytest.mark.parametrize("credential", ["secret", "federated"])
-def test_logs_go_through_stdlib_logging_which_the_host_ships_to_application_insights(credential: str):
+def test_logs_go_through_stdlib_logging_which_the_host_ships_to_application_insights(credential: str) -> None:
     assert app_settings(credential)["LOG_SINK"] == "logging"
 
 
-def test_there_is_a_thread_for_each_concurrent_session():
+def test_there_is_a_thread_for_each_concurrent_session() -> None:
     host = json.loads((ROOT / "host.json").read_text())
     sessions = host["extensions"]["serviceBus"]["maxConcurrentSessions"]
     assert int(app_settings()["PYTHON_THREADPOOL_THREAD_COUNT"]) >= sessions
 
 
-def test_the_webhook_url_output_is_the_webhook_route_over_https():
+def test_the_webhook_url_output_is_the_webhook_route_over_https() -> None:
     host = json.loads((ROOT / "host.json").read_text())
-    route = re.search(r'route="([^"]+)"', (ROOT / "functions" / "webhook.py").read_text()).group(1)
+    route = first_group(r'route="([^"]+)"', (ROOT / "functions" / "webhook.py").read_text())
     url = main().section("outputs")["WEBHOOK_URL"]["value"]
     assert url == f"https://${{functionApp.outputs.defaultHostName}}/{host['extensions']['http']['routePrefix']}/{route}"
 
 
-def test_the_publisher_gives_tenant_app_id_and_webhook_authentication():
+def test_the_publisher_gives_tenant_app_id_and_webhook_authentication() -> None:
     parameters = main().section("parameters")
     assert parameters["marketplaceTenantId"]["default"] is None
     assert parameters["marketplaceClientId"]["default"] is None
@@ -143,8 +149,8 @@ def test_the_publisher_gives_tenant_app_id_and_webhook_authentication():
     assert parameters["webhookAuth"]["default"] == "jwt"
 
 
-def test_azd_deploys_to_the_app_it_provisions():
-    import yaml  # comes with checkov
+def test_azd_deploys_to_the_app_it_provisions() -> None:
+    import yaml  # type: ignore[import-untyped]  # comes with checkov, without stubs
 
     project = yaml.safe_load((ROOT / "azure.yaml").read_text())
     service = main().section("modules")["functionApp"]["config"]["params"]["serviceName"]

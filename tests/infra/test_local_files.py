@@ -15,28 +15,28 @@ EXAMPLE = json.loads((ROOT / "local.settings.json.example").read_text())["Values
 LOCAL_HOST_SETTINGS = {"AzureWebJobsStorage", "FUNCTIONS_WORKER_RUNTIME"}
 
 
-def test_the_example_runs_the_host_on_the_storage_emulator():
+def test_the_example_runs_the_host_on_the_storage_emulator() -> None:
     assert EXAMPLE["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
     assert EXAMPLE["FUNCTIONS_WORKER_RUNTIME"] == "python"
 
 
-def test_the_example_names_only_settings_the_worker_or_host_reads():
+def test_the_example_names_only_settings_the_worker_or_host_reads() -> None:
     known = settings_the_worker_reads() | HOST_SETTINGS | LOCAL_HOST_SETTINGS
     assert set(EXAMPLE) <= known, sorted(set(EXAMPLE) - known)
 
 
-def test_the_example_gives_the_trigger_its_connection_and_queue():
+def test_the_example_gives_the_trigger_its_connection_and_queue() -> None:
     assert "SERVICEBUS__fullyQualifiedNamespace" in EXAMPLE
     assert "SERVICEBUS_QUEUE" in EXAMPLE
 
 
-def test_the_example_holds_no_secret():
+def test_the_example_holds_no_secret() -> None:
     assert EXAMPLE["MARKETPLACE_CLIENT_SECRET"] == ""
     for name, value in EXAMPLE.items():
         assert not re.search(r"AccountKey=|SharedAccessKey=|sig=", value, re.IGNORECASE), name
 
 
-def test_git_ignores_the_real_local_settings_but_not_the_example():
+def test_git_ignores_the_real_local_settings_but_not_the_example() -> None:
     ignored = (ROOT / ".gitignore").read_text().split()
     assert "local.settings.json" in ignored
     assert "local.settings.json.example" not in ignored
@@ -66,7 +66,7 @@ def ignored(path: str) -> bool:
      ".mypy_cache/x.json", ".ruff_cache/x", ".pytest_cache/x", ".hypothesis/x", "local.settings.json",
      ".env", ".azure/dev/.env", ".git/HEAD"],
 )
-def test_development_files_stay_out_of_the_package(path: str):
+def test_development_files_stay_out_of_the_package(path: str) -> None:
     assert ignored(path)
 
 
@@ -75,5 +75,5 @@ def test_development_files_stay_out_of_the_package(path: str):
     ["function_app.py", "host.json", "requirements.txt", "functions/webhook.py", "lifecycle/settings.py",
      "lifecycle/domain/lifecycle.py"],
 )
-def test_the_app_goes_into_the_package(path: str):
+def test_the_app_goes_into_the_package(path: str) -> None:
     assert not ignored(path)

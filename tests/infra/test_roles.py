@@ -40,7 +40,7 @@ def assignments() -> list[tuple[str, str, str]]:
     return found
 
 
-def test_the_identity_gets_the_data_roles_the_worker_and_host_need():
+def test_the_identity_gets_the_data_roles_the_worker_and_host_need() -> None:
     granted = {(role, scope) for principal, role, scope in assignments() if principal == "principalId"}
     assert granted >= {
         ("Storage Blob Data Owner", "account"),
@@ -52,22 +52,22 @@ def test_the_identity_gets_the_data_roles_the_worker_and_host_need():
     }
 
 
-def test_service_bus_roles_are_scoped_to_the_lifecycle_queue():
+def test_service_bus_roles_are_scoped_to_the_lifecycle_queue() -> None:
     assert {scope for _, role, scope in assignments() if "Service Bus" in role} == {"queue"}
 
 
-def test_every_role_is_a_known_narrow_built_in_role():
+def test_every_role_is_a_known_narrow_built_in_role() -> None:
     for _, role, _ in assignments():
         assert role in BUILT_IN.values(), f"unexpected role {role}"
 
 
-def test_the_deployer_may_only_manage_secrets():
+def test_the_deployer_may_only_manage_secrets() -> None:
     assert [(role, scope) for principal, role, scope in assignments() if principal == "deployerPrincipalId"] == [
         ("Key Vault Secrets Officer", "vault")
     ]
 
 
-def test_assignments_to_the_identity_name_it_as_a_service_principal():
+def test_assignments_to_the_identity_name_it_as_a_service_principal() -> None:
     for body in roles.resources("Microsoft.Authorization/roleAssignments"):
         if body["properties"]["principalId"] == "principalId":
             assert body["properties"]["principalType"] == "ServicePrincipal"

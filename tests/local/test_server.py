@@ -225,7 +225,11 @@ def test_handlers_run_in_the_order_their_requests_were_read() -> None:
         wait_until(lambda: gate.active == 1)
         for number, name in enumerate(["a", "b", "c", "d"], start=1):
             clients.append(get_in_background(server, name))
-            wait_until(lambda number=number: server.waiting == number)
+
+            def queued(number: int = number) -> bool:
+                return server.waiting == number
+
+            wait_until(queued)
         gate.opened.set()
         for client in clients:
             client.join(10)

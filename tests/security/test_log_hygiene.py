@@ -25,7 +25,7 @@ LEAKS = {
 
 @pytest.mark.azurite
 @pytest.mark.e2e
-def test_no_log_line_of_a_soak_run_holds_a_token_a_secret_or_a_payload():
+def test_no_log_line_of_a_soak_run_holds_a_token_a_secret_or_a_payload() -> None:
     result = small_soak()
     assert result.figures["log_lines"] > 1000  # the scan read the logs of every worker run
     leaks = [v for v in result.violations if "log" in v or "payload" in v or "exception" in v]
@@ -33,14 +33,14 @@ def test_no_log_line_of_a_soak_run_holds_a_token_a_secret_or_a_payload():
 
 
 @pytest.mark.parametrize("line", LEAKS.values(), ids=LEAKS.keys())
-def test_the_scan_catches_each_kind_of_leak(tmp_path: Path, line: str):
+def test_the_scan_catches_each_kind_of_leak(tmp_path: Path, line: str) -> None:
     log = tmp_path / "worker.log"
     log.write_text('{"event": "fine"}\n' + line + "\n")
     found = scan([log], cut_short=set(), secrets=["s3cr3t-value-of-the-app"])
     assert len(found.violations) == 1, found.violations
 
 
-def test_only_the_last_line_of_a_killed_workers_log_may_be_cut_short(tmp_path: Path):
+def test_only_the_last_line_of_a_killed_workers_log_may_be_cut_short(tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     log.write_text('{"event": "fine"}\n{"event": "cut sh')
     assert scan([log], cut_short={log}, secrets=[]).violations == []

@@ -48,14 +48,14 @@ def status_of(client: socket.socket) -> int:
     return int(head.split(b" ", 2)[1])
 
 
-def test_a_body_announced_over_the_limit_is_refused_before_it_is_read(server):
+def test_a_body_announced_over_the_limit_is_refused_before_it_is_read(server: tuple[LocalServer, Sandbox]) -> None:
     local, sandbox = server
     with socket.create_connection(("127.0.0.1", local.port)) as client:
         client.sendall(request_head(sandbox, {"Content-Length": str(MAX_BODY_BYTES + 1)}))
         assert status_of(client) == 413
 
 
-def test_a_chunked_body_growing_over_the_limit_is_refused(server):
+def test_a_chunked_body_growing_over_the_limit_is_refused(server: tuple[LocalServer, Sandbox]) -> None:
     local, sandbox = server
     with socket.create_connection(("127.0.0.1", local.port)) as client:
         client.sendall(request_head(sandbox, {"Transfer-Encoding": "chunked"}))
@@ -65,14 +65,14 @@ def test_a_chunked_body_growing_over_the_limit_is_refused(server):
         assert status_of(client) == 413
 
 
-def test_a_body_that_stops_arriving_is_answered_408(server):
+def test_a_body_that_stops_arriving_is_answered_408(server: tuple[LocalServer, Sandbox]) -> None:
     local, sandbox = server
     with socket.create_connection(("127.0.0.1", local.port)) as client:
         client.sendall(request_head(sandbox, {"Content-Length": "1000"}) + b'{"id": ')
         assert status_of(client) == 408
 
 
-def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(server):
+def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(server: tuple[LocalServer, Sandbox]) -> None:
     """Each byte arrives well inside the per-read timeout; only a deadline for the whole body ends it."""
     local, sandbox = server
     body = json.dumps({"id": "x" * 400}).encode()

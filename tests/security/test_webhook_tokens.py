@@ -54,7 +54,9 @@ def suspend_body(sandbox: Sandbox) -> bytes:
     return json.dumps(sandbox.marketplace.webhook_payload(str(operation["id"]))).encode()
 
 
-def test_a_v2_and_a_v1_token_from_the_marketplace_are_accepted(sandbox, stack):
+def test_a_v2_and_a_v1_token_from_the_marketplace_are_accepted(
+    sandbox: Sandbox, stack: tuple[Worker, FakeQueue, FakeSubscriptionStore]
+) -> None:
     worker, queue, _ = stack
     for version in (2, 1):
         token = sandbox.entra.webhook_token(version=version)
@@ -74,7 +76,9 @@ FORGED: dict[str, Callable[[], dict[str, Any]]] = {
 
 
 @pytest.mark.parametrize("forge", FORGED.values(), ids=FORGED.keys())
-def test_forged_tokens_are_refused_and_nothing_is_recorded(sandbox, stack, forge):
+def test_forged_tokens_are_refused_and_nothing_is_recorded(
+    sandbox: Sandbox, stack: tuple[Worker, FakeQueue, FakeSubscriptionStore], forge: Callable[[], dict[str, Any]]
+) -> None:
     worker, queue, store = stack
     body = suspend_body(sandbox)
     answer = worker.webhook.receive(f"Bearer {sandbox.entra.webhook_token(**forge())}", body)
@@ -84,7 +88,9 @@ def test_forged_tokens_are_refused_and_nothing_is_recorded(sandbox, stack, forge
     assert store.delivery(payload["subscriptionId"], payload["id"]) is None
 
 
-def test_a_key_rotated_mid_run_is_picked_up(sandbox, stack):
+def test_a_key_rotated_mid_run_is_picked_up(
+    sandbox: Sandbox, stack: tuple[Worker, FakeQueue, FakeSubscriptionStore]
+) -> None:
     worker, _, _ = stack
     assert worker.webhook.receive(f"Bearer {sandbox.entra.webhook_token()}", suspend_body(sandbox)).status == 200
     sandbox.entra.rotate_keys()
@@ -95,7 +101,7 @@ def test_a_key_rotated_mid_run_is_picked_up(sandbox, stack):
         sandbox.entra.retire_old_keys()
 
 
-def test_unreachable_signing_keys_answer_503_never_4xx(sandbox):
+def test_unreachable_signing_keys_answer_503_never_4xx(sandbox: Sandbox) -> None:
     worker, queue, _ = worker_for(sandbox, WEBHOOK_OPENID_METADATA_URL="https://127.0.0.1:9/nothing-listens-here")
     answer = worker.webhook.receive(f"Bearer {sandbox.entra.webhook_token()}", suspend_body(sandbox))
     assert answer.status == 503
@@ -154,7 +160,9 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("authorization", MALFORMED.values(), ids=MALFORMED.keys())
-def test_a_missing_or_malformed_authorization_is_refused(sandbox, stack, authorization):
+def test_a_missing_or_malformed_authorization_is_refused(
+    sandbox: Sandbox, stack: tuple[Worker, FakeQueue, FakeSubscriptionStore], authorization: str | None
+) -> None:
     worker, queue, _ = stack
     assert worker.webhook.receive(authorization, suspend_body(sandbox)).status == 401
     assert queue.sent == []
@@ -169,7 +177,9 @@ CRAFTED = {
 
 
 @pytest.mark.parametrize("forge", CRAFTED.values(), ids=CRAFTED.keys())
-def test_crafted_tokens_are_refused_and_nothing_is_recorded(sandbox, stack, forge):
+def test_crafted_tokens_are_refused_and_nothing_is_recorded(
+    sandbox: Sandbox, stack: tuple[Worker, FakeQueue, FakeSubscriptionStore], forge: Callable[[Sandbox], str]
+) -> None:
     worker, queue, store = stack
     body = suspend_body(sandbox)
     assert worker.webhook.receive(f"Bearer {forge(sandbox)}", body).status == 401
@@ -178,7 +188,9 @@ def test_crafted_tokens_are_refused_and_nothing_is_recorded(sandbox, stack, forg
     assert store.delivery(payload["subscriptionId"], payload["id"]) is None
 
 
-def test_after_a_rotation_and_retirement_a_token_signed_with_the_retired_key_is_refused(sandbox, stack):
+def test_after_a_rotation_and_retirement_a_token_signed_with_the_retired_key_is_refused(
+    sandbox: Sandbox, stack: tuple[Worker, FakeQueue, FakeSubscriptionStore]
+) -> None:
     worker, _, _ = stack
     old = sandbox.entra.webhook_token()
     assert worker.webhook.receive(f"Bearer {old}", suspend_body(sandbox)).status == 200

@@ -12,6 +12,8 @@ import struct
 import time
 from collections.abc import Callable
 
+import pytest
+
 from lifecycle.local.server import LocalServer
 from lifecycle.sandbox import Sandbox
 
@@ -34,7 +36,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
-def test_the_sandbox_ignores_a_client_reset_kept_alive(capfd):
+def test_the_sandbox_ignores_a_client_reset_kept_alive(capfd: pytest.CaptureFixture[str]) -> None:
     with Sandbox() as sandbox:
         server = sandbox._api
         assert server is not None
@@ -43,7 +45,7 @@ def test_the_sandbox_ignores_a_client_reset_kept_alive(capfd):
     assert "Traceback" not in capfd.readouterr().err
 
 
-def test_the_local_server_ignores_a_client_reset_kept_alive(capfd):
+def test_the_local_server_ignores_a_client_reset_kept_alive(capfd: pytest.CaptureFixture[str]) -> None:
     local = LocalServer([], port=0).start()
     try:
         reset_kept_alive(local.port)

@@ -13,12 +13,12 @@ from tests.soak.small import SMALL, small_soak
 pytestmark = [pytest.mark.azurite, pytest.mark.e2e]
 
 
-def test_a_small_soak_under_every_fault_ends_with_zero_violations():
+def test_a_small_soak_under_every_fault_ends_with_zero_violations() -> None:
     result = small_soak()
     assert result.violations == []
 
 
-def test_the_small_soak_met_every_fault_it_claims():
+def test_the_small_soak_met_every_fault_it_claims() -> None:
     figures = small_soak().figures
     assert figures["events"] == SMALL.events
     assert figures["kills"] == SMALL.kill_count

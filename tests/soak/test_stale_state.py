@@ -16,7 +16,7 @@ from lifecycle.services.policy import ChangePolicy
 from tests.fakes.marketplace import InProcessMarketplaceApi
 
 
-def test_a_seat_change_valid_on_a_plan_we_have_not_processed_yet_is_accepted():
+def test_a_seat_change_valid_on_a_plan_we_have_not_processed_yet_is_accepted() -> None:
     market = Marketplace(auto_accept_seconds=None)
     subscription, _ = market.purchase("contoso-seats", "team", 5, activated=True)
     sid = subscription["id"]
@@ -32,7 +32,7 @@ def test_a_seat_change_valid_on_a_plan_we_have_not_processed_yet_is_accepted():
     assert verdict.accepted, verdict.reason
 
 
-def test_a_seat_change_the_truth_also_refuses_is_still_refused():
+def test_a_seat_change_the_truth_also_refuses_is_still_refused() -> None:
     market = Marketplace(auto_accept_seconds=None)
     subscription, _ = market.purchase("contoso-seats", "team", 5, activated=True)
     sid = subscription["id"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,7 +28,13 @@ COMPARED = ("status", "plan_id", "quantity", "term", "offer_id")
 PLANS = {"team": (1, 10), "business": (5, 50)}
 
 
-def play(market: Marketplace, clock: ManualClock, sid: str, rng: random.Random, steps: int) -> list[dict[str, Any]]:
+class Advancing(Protocol):
+    """The part of a clock `play` needs: a manual clock, or one that lets the caller decide."""
+
+    def advance(self, seconds: float) -> object: ...
+
+
+def play(market: Marketplace, clock: Advancing, sid: str, rng: random.Random, steps: int) -> list[dict[str, Any]]:
     """A random valid lifecycle; returns its operations in the order they happened."""
     operations = []
     for _ in range(steps):
@@ -40,6 +46,7 @@ def play(market: Marketplace, clock: ManualClock, sid: str, rng: random.Random, 
         low, high = PLANS[plan]
         choices: list[tuple[str, Any]] = []
         if status == "Subscribed":
+            assert quantity is not None
             other = "business" if plan == "team" else "team"
             if PLANS[other][0] <= quantity <= PLANS[other][1]:
                 choices.append(("change_plan", other))

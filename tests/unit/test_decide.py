@@ -4,30 +4,41 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from typing import TypeVar
 
 import pytest
 
-from lifecycle.domain.events import Action, Source, UnknownAction
+from lifecycle.domain.events import Action, Event, Source, UnknownAction
 from lifecycle.domain.history import Acknowledge, ChangeKind, NotifyProduct, Outcome, RecordHistory
-from lifecycle.domain.lifecycle import ACKNOWLEDGED, ASPECT, OUTCOME_OF, TABLE, Delivery, decide, mermaid
-from lifecycle.domain.model import ChangeTimes, OperationStatus, Status, Term
+from lifecycle.domain.lifecycle import ACKNOWLEDGED, ASPECT, OUTCOME_OF, TABLE, Decision, Delivery, decide, mermaid
+from lifecycle.domain.model import ChangeTimes, OperationStatus, Status, Subscription, Term
 from tests.unit.builders import T0, event, later, subscription
 
 ACTIONS = [a for a in Action if a is not Action.UNKNOWN]
 PAIRS = list(itertools.product(Status, ACTIONS))
 NOW = later(60)
+E = TypeVar("E")
 
 
-def delivery(ev, operation=OperationStatus.SUCCEEDED, **kw):  # type: ignore[no-untyped-def]
-    return Delivery(event=ev, operation=operation, **kw)
+def delivery(
+    ev: Event,
+    operation: OperationStatus = OperationStatus.SUCCEEDED,
+    *,
+    applied_before: bool = False,
+    source: Source = Source.WEBHOOK,
+    truth: Subscription | None = None,
+) -> Delivery:
+    return Delivery(event=ev, operation=operation, applied_before=applied_before, source=source, truth=truth)
 
 
-def effects_of(decision, kind):  # type: ignore[no-untyped-def]
+def effects_of(decision: Decision, kind: type[E]) -> list[E]:
     return [e for e in decision.effects if isinstance(e, kind)]
 
 
 @pytest.mark.parametrize(("status", "action"), PAIRS, ids=[f"{s.value}-{a.value}" for s, a in PAIRS])
-def test_a_final_operation_is_applied_to_its_aspect_without_asking_the_table_again(status, action):
+def test_a_final_operation_is_applied_to_its_aspect_without_asking_the_table_again(
+    status: Status, action: Action
+) -> None:
     state = subscription(status)
     decision = decide(state, delivery(event(action, state, plan_id="business", quantity=9)), NOW)
     assert not effects_of(decision, Acknowledge)
@@ -47,7 +58,7 @@ def test_a_final_operation_is_applied_to_its_aspect_without_asking_the_table_aga
 
 
 @pytest.mark.parametrize(("status", "action"), PAIRS, ids=[f"{s.value}-{a.value}" for s, a in PAIRS])
-def test_pending_operation_is_acknowledged_by_the_table(status, action):
+def test_pending_operation_is_acknowledged_by_the_table(status: Status, action: Action) -> None:
     state = subscription(status)
     pending = delivery(event(action, state), OperationStatus.IN_PROGRESS)
     decision = decide(state, pending, NOW)
@@ -67,11 +78,12 @@ def test_pending_operation_is_acknowledged_by_the_table(status, action):
             return
         assert with_truth.outcome is Outcome.ILLEGAL
         assert effects_of(with_truth, Acknowledge) == [Acknowledge(pending.event.operation_id, False)]
+        assert with_truth.state is not None
         assert replace(with_truth.state, changed_at=state.changed_at) == state
         assert effects_of(with_truth, RecordHistory)[0].entry.reason
 
 
-def test_change_plan_applies_the_target_plan_and_records_one_change():
+def test_change_plan_applies_the_target_plan_and_records_one_change() -> None:
     state = subscription()
     decision = decide(state, delivery(event(Action.CHANGE_PLAN, state, plan_id="business")), NOW)
     assert decision.state is not None
@@ -81,21 +93,21 @@ def test_change_plan_applies_the_target_plan_and_records_one_change():
     assert effects_of(decision, NotifyProduct)[0].change is ChangeKind.PLAN_CHANGED
 
 
-def test_change_quantity_applies_the_target_quantity():
+def test_change_quantity_applies_the_target_quantity() -> None:
     state = subscription()
     decision = decide(state, delivery(event(Action.CHANGE_QUANTITY, state, quantity=9)), NOW)
     assert decision.state is not None
     assert decision.state.quantity == 9
 
 
-def test_an_operation_applied_before_is_a_duplicate_with_no_effects():
+def test_an_operation_applied_before_is_a_duplicate_with_no_effects() -> None:
     state = subscription()
     ev = event(Action.SUSPEND, state)
     decision = decide(state, delivery(ev, applied_before=True), NOW)
     assert (decision.outcome, decision.state, decision.effects) == (Outcome.DUPLICATE, state, ())
 
 
-def test_the_last_operation_applied_is_recognised_as_a_duplicate_without_a_delivery_record():
+def test_the_last_operation_applied_is_recognised_as_a_duplicate_without_a_delivery_record() -> None:
     state = subscription(last_operation_id="op-1", last_operation_at=T0)
     decision = decide(state, delivery(event(Action.SUSPEND, state, op="op-1")), NOW)
     assert decision.outcome is Outcome.DUPLICATE
@@ -103,7 +115,7 @@ def test_the_last_operation_applied_is_recognised_as_a_duplicate_without_a_deliv
 
 
 @pytest.mark.parametrize("status", [OperationStatus.FAILED, OperationStatus.CONFLICT])
-def test_a_failed_operation_is_not_applied_but_explained(status):
+def test_a_failed_operation_is_not_applied_but_explained(status: OperationStatus) -> None:
     state = subscription()
     decision = decide(state, delivery(event(Action.CHANGE_PLAN, state), status), NOW)
     assert decision.outcome is Outcome.NOT_APPLIED
@@ -113,7 +125,7 @@ def test_a_failed_operation_is_not_applied_but_explained(status):
     assert status.value in record.entry.reason
 
 
-def test_an_unknown_action_is_ignored_and_recorded():
+def test_an_unknown_action_is_ignored_and_recorded() -> None:
     state = subscription()
     ev = UnknownAction(operation_id="op", subscription_id=state.id, name="Transfer")
     decision = decide(state, delivery(ev, OperationStatus.NOT_FOUND), NOW)
@@ -122,14 +134,14 @@ def test_an_unknown_action_is_ignored_and_recorded():
     assert "Transfer" in effects_of(decision, RecordHistory)[0].entry.reason
 
 
-def test_an_event_older_than_the_last_change_of_its_aspect_is_superseded():
+def test_an_event_older_than_the_last_change_of_its_aspect_is_superseded() -> None:
     state = subscription(Status.SUBSCRIBED, changed_at=ChangeTimes(status=later(10)))
     late_suspend = event(Action.SUSPEND, state, at=later(5))
     decision = decide(state, delivery(late_suspend), NOW)
     assert (decision.outcome, decision.state, decision.effects) == (Outcome.SUPERSEDED, state, ())
 
 
-def test_an_older_event_of_another_aspect_still_applies():
+def test_an_older_event_of_another_aspect_still_applies() -> None:
     suspended_later = subscription(Status.SUSPENDED, changed_at=ChangeTimes(status=later(10), quantity=later(1)))
     earlier_quantity = event(Action.CHANGE_QUANTITY, suspended_later, at=later(5), quantity=20)
     decision = decide(suspended_later, delivery(earlier_quantity), NOW)
@@ -139,20 +151,20 @@ def test_an_older_event_of_another_aspect_still_applies():
     assert decision.state.changed_at.quantity == later(5)
 
 
-def test_no_status_follows_unsubscribed():
+def test_no_status_follows_unsubscribed() -> None:
     ended = subscription(Status.UNSUBSCRIBED, changed_at=ChangeTimes(status=later(1)))
     decision = decide(ended, delivery(event(Action.REINSTATE, ended, at=later(9))), NOW)
     assert decision.outcome is Outcome.SUPERSEDED
 
 
-def test_the_last_operation_time_only_moves_forward():
+def test_the_last_operation_time_only_moves_forward() -> None:
     state = subscription(last_operation_at=later(10))
     decision = decide(state, delivery(event(Action.CHANGE_PLAN, state, at=later(5))), NOW)
     assert decision.state is not None
     assert decision.state.last_operation_at == later(10)
 
 
-def test_a_pending_change_is_decided_even_when_older_than_the_last_event():
+def test_a_pending_change_is_decided_even_when_older_than_the_last_event() -> None:
     state = subscription(last_operation_id="x", last_operation_at=later(10))
     ev = event(Action.CHANGE_QUANTITY, state, at=later(5), quantity=6)
     decision = decide(state, delivery(ev, OperationStatus.IN_PROGRESS), NOW)
@@ -162,7 +174,7 @@ def test_a_pending_change_is_decided_even_when_older_than_the_last_event():
     assert decision.state.last_operation_at == later(10)
 
 
-def test_an_unknown_subscription_is_started_from_the_truth_for_a_final_event():
+def test_an_unknown_subscription_is_started_from_the_truth_for_a_final_event() -> None:
     truth = subscription(Status.SUSPENDED)
     ev = event(Action.SUSPEND, truth)
     assert decide(None, delivery(ev), NOW).outcome is Outcome.NEEDS_TRUTH
@@ -173,7 +185,7 @@ def test_an_unknown_subscription_is_started_from_the_truth_for_a_final_event():
     assert decision.state.changed_at.status == ev.timestamp
 
 
-def test_an_unknown_subscription_needs_truth_then_starts_from_it():
+def test_an_unknown_subscription_needs_truth_then_starts_from_it() -> None:
     truth = subscription()
     ev = event(Action.CHANGE_PLAN, truth, plan_id="business")
     assert decide(None, delivery(ev, OperationStatus.IN_PROGRESS), NOW).outcome is Outcome.NEEDS_TRUTH
@@ -184,7 +196,7 @@ def test_an_unknown_subscription_needs_truth_then_starts_from_it():
     assert effects_of(decision, RecordHistory)[0].entry.changes  # everything is new here
 
 
-def test_renew_takes_the_new_term_from_the_truth_and_nothing_else():
+def test_renew_takes_the_new_term_from_the_truth_and_nothing_else() -> None:
     state = subscription()
     renewed = replace(state, quantity=99, term=Term("P1M", later(60 * 24 * 30).date(), later(60 * 24 * 60).date()))
     ev = event(Action.RENEW, state, status=OperationStatus.SUCCEEDED)
@@ -196,7 +208,7 @@ def test_renew_takes_the_new_term_from_the_truth_and_nothing_else():
     assert effects_of(decision, NotifyProduct)[0].change is ChangeKind.RENEWED
 
 
-def test_history_entries_carry_source_operation_and_event_time():
+def test_history_entries_carry_source_operation_and_event_time() -> None:
     state = subscription()
     ev = event(Action.SUSPEND, state, at=later(3))
     decision = decide(state, delivery(ev, source=Source.REPLAY), NOW)
@@ -205,13 +217,13 @@ def test_history_entries_carry_source_operation_and_event_time():
     assert (record.entry.event_time, record.entry.recorded_at) == (later(3), NOW)
 
 
-def test_the_mermaid_diagram_lists_every_transition_of_the_table():
+def test_the_mermaid_diagram_lists_every_transition_of_the_table() -> None:
     diagram = mermaid()
     for (status, action), transition in TABLE.items():
         assert f"{status.value} --> {transition.to.value}: {action.value}" in diagram
 
 
-def test_a_pending_reinstate_the_truth_already_shows_is_confirmed_not_refused():
+def test_a_pending_reinstate_the_truth_already_shows_is_confirmed_not_refused() -> None:
     # The marketplace auto-accepted it between our read of the operation and of the subscription.
     ours = subscription(Status.SUSPENDED)
     truth = replace(ours, status=Status.SUBSCRIBED)

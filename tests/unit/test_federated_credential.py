@@ -52,7 +52,7 @@ class FakeEntra(BaseAdapter):
         self.error = error
         self.token_forms: list[dict[str, str]] = []
 
-    def send(self, request: requests.PreparedRequest, **_: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, *_: Any, **__: Any) -> requests.Response:
         url = request.url or ""
         if "/oauth2/v2.0/token" in url:
             body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
@@ -92,7 +92,7 @@ def federated(**overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
-def test_msal_sends_the_managed_identity_token_as_client_assertion_and_no_secret():
+def test_msal_sends_the_managed_identity_token_as_client_assertion_and_no_secret() -> None:
     identity, entra = StubIdentity(), FakeEntra()
     provider = MsalTokenProvider(federated(), assertion=ManagedIdentityAssertion(credential=identity),
                                  transport=entra)
@@ -107,19 +107,19 @@ def test_msal_sends_the_managed_identity_token_as_client_assertion_and_no_secret
     assert identity.scopes == [(TOKEN_EXCHANGE_SCOPE,)]
 
 
-def test_the_assertion_is_asked_for_lazily_not_at_construction():
+def test_the_assertion_is_asked_for_lazily_not_at_construction() -> None:
     identity = StubIdentity()
     MsalTokenProvider(federated(), assertion=ManagedIdentityAssertion(credential=identity), transport=FakeEntra())
     assert identity.scopes == []
 
 
-def test_federated_mode_needs_no_client_secret_but_secret_mode_does():
+def test_federated_mode_needs_no_client_secret_but_secret_mode_does() -> None:
     MsalTokenProvider(federated(client_secret=""))
     with pytest.raises(SettingsError, match="MARKETPLACE_CLIENT_SECRET is not set"):
         MsalTokenProvider(Settings(tenant_id=TENANT, client_id=APP))
 
 
-def test_secret_mode_still_sends_the_client_secret():
+def test_secret_mode_still_sends_the_client_secret() -> None:
     entra = FakeEntra()
     provider = MsalTokenProvider(Settings(tenant_id=TENANT, client_id=APP, client_secret="s3cret"), transport=entra)
     provider.token()
@@ -128,14 +128,14 @@ def test_secret_mode_still_sends_the_client_secret():
     assert "client_assertion" not in form
 
 
-def test_a_refused_assertion_names_the_federated_credential_to_check():
+def test_a_refused_assertion_names_the_federated_credential_to_check() -> None:
     entra = FakeEntra(error="invalid_client")
     provider = MsalTokenProvider(federated(), assertion=lambda: "eyJ.wrong.sig", transport=entra)
     with pytest.raises(MarketplaceForbidden, match=r"federated credential .*api://AzureADTokenExchange"):
         provider.token()
 
 
-def test_an_identity_that_cannot_issue_a_token_is_transient_and_names_the_setting():
+def test_an_identity_that_cannot_issue_a_token_is_transient_and_names_the_setting() -> None:
     class Unavailable:
         def get_token(self, *scopes: str) -> AccessToken:
             raise RuntimeError("ManagedIdentityCredential authentication unavailable")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.local.queue import LocalQueue
+from lifecycle.local.queue import LocalQueue, Received
 from lifecycle.ports import QueueMessage
 from tests.fakes.clock import SteppingClock
 
@@ -26,29 +26,35 @@ def msg(session: str, mid: str, **kw: object) -> QueueMessage:
     return QueueMessage(session_id=session, message_id=mid, body=f'{{"id": "{mid}"}}', **kw)  # type: ignore[arg-type]
 
 
-def test_messages_of_one_session_come_out_in_order_one_at_a_time(queue):
+def receive(queue: LocalQueue) -> Received:
+    got = queue.receive()
+    assert got is not None
+    return got
+
+
+def test_messages_of_one_session_come_out_in_order_one_at_a_time(queue: LocalQueue) -> None:
     for mid in ("a1", "a2", "a3"):
         queue.send(msg("A", mid))
-    first = queue.receive()
+    first = receive(queue)
     assert first.message.message_id == "a1"
     assert queue.receive() is None  # the session is locked while a1 is being processed
     queue.complete(first.lock_token)
-    assert queue.receive().message.message_id == "a2"
+    assert receive(queue).message.message_id == "a2"
 
 
-def test_other_sessions_are_not_blocked_by_a_locked_one(queue):
+def test_other_sessions_are_not_blocked_by_a_locked_one(queue: LocalQueue) -> None:
     queue.send(msg("A", "a1"))
     queue.send(msg("A", "a2"))
     queue.send(msg("B", "b1"))
-    assert queue.receive().message.message_id == "a1"
-    assert queue.receive().message.message_id == "b1"
+    assert receive(queue).message.message_id == "a1"
+    assert receive(queue).message.message_id == "b1"
 
 
-def test_a_message_id_seen_within_the_window_is_dropped(queue, clock):
+def test_a_message_id_seen_within_the_window_is_dropped(queue: LocalQueue, clock: SteppingClock) -> None:
     queue.send(msg("A", "a1"))
     queue.send(msg("A", "a1"))
     assert queue.depth() == 1
-    queue.complete(queue.receive().lock_token)
+    queue.complete(receive(queue).lock_token)
     queue.send(msg("A", "a1"))
     assert queue.depth() == 0
     clock.advance(9 * 3600)
@@ -56,21 +62,21 @@ def test_a_message_id_seen_within_the_window_is_dropped(queue, clock):
     assert queue.depth() == 1
 
 
-def test_an_expired_lock_makes_the_message_visible_again(queue, clock):
+def test_an_expired_lock_makes_the_message_visible_again(queue: LocalQueue, clock: SteppingClock) -> None:
     queue.send(msg("A", "a1"))
-    first = queue.receive()
+    first = receive(queue)
     clock.advance(31)
-    again = queue.receive()
+    again = receive(queue)
     assert again.message.message_id == "a1"
     assert again.delivery_count == 2
     queue.complete(first.lock_token)  # the dead consumer's old lock no longer completes it
     assert queue.depth() == 1
 
 
-def test_after_max_deliveries_the_message_is_dead_lettered_with_a_reason(queue):
+def test_after_max_deliveries_the_message_is_dead_lettered_with_a_reason(queue: LocalQueue) -> None:
     queue.send(msg("A", "a1"))
     for _ in range(3):
-        queue.abandon(queue.receive().lock_token, "boom")
+        queue.abandon(receive(queue).lock_token, "boom")
     assert queue.receive() is None
     [dead] = queue.dead_letters()
     assert dead.message.message_id == "a1"
@@ -78,40 +84,40 @@ def test_after_max_deliveries_the_message_is_dead_lettered_with_a_reason(queue):
     assert dead.delivery_count == 3
 
 
-def test_a_dead_letter_can_be_resubmitted_as_a_replay(queue):
+def test_a_dead_letter_can_be_resubmitted_as_a_replay(queue: LocalQueue) -> None:
     queue.send(msg("A", "a1"))
-    queue.dead_letter(queue.receive().lock_token, "unverified")
+    queue.dead_letter(receive(queue).lock_token, "unverified")
     assert queue.dead_letters()[0].reason == "unverified"
     assert queue.resubmit("a1")
-    again = queue.receive()
+    again = receive(queue)
     assert (again.message.message_id, again.message.source) == ("a1", "replay")
     assert not queue.resubmit("a1")
 
 
-def test_a_scheduled_message_stays_invisible_until_its_time(queue, clock):
+def test_a_scheduled_message_stays_invisible_until_its_time(queue: LocalQueue, clock: SteppingClock) -> None:
     queue.send(msg("A", "a1", scheduled_at=clock.now + timedelta(seconds=2)))
     assert queue.receive() is None
     clock.advance(2)
-    assert queue.receive().message.message_id == "a1"
+    assert receive(queue).message.message_id == "a1"
 
 
-def test_a_received_message_says_since_when_it_was_due(queue, clock):
+def test_a_received_message_says_since_when_it_was_due(queue: LocalQueue, clock: SteppingClock) -> None:
     sent_at = clock.now
     queue.send(msg("A", "now"))
     queue.send(msg("B", "later", scheduled_at=sent_at + timedelta(seconds=5)))
     clock.advance(9)
-    due = {r.message.message_id: r.message.scheduled_at for r in (queue.receive(), queue.receive())}
+    due = {r.message.message_id: r.message.scheduled_at for r in (receive(queue), receive(queue))}
     assert due == {"now": sent_at, "later": sent_at + timedelta(seconds=5)}  # the processor's lag starts there
 
 
-def test_messages_survive_a_restart(tmp_path, clock):
+def test_messages_survive_a_restart(tmp_path: Path, clock: SteppingClock) -> None:
     path = tmp_path / "q.sqlite"
     LocalQueue(path, now=clock).send(msg("A", "a1", attempt=2))
-    received = LocalQueue(path, now=clock).receive()
+    received = receive(LocalQueue(path, now=clock))
     assert (received.message.message_id, received.message.attempt) == ("a1", 2)
 
 
-def test_sends_from_many_threads_of_two_queues_on_one_file_all_arrive_once(tmp_path):
+def test_sends_from_many_threads_of_two_queues_on_one_file_all_arrive_once(tmp_path: Path) -> None:
     import threading
 
     path = tmp_path / "shared.sqlite"

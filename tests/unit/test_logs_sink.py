@@ -35,7 +35,7 @@ def records() -> Iterator[Records]:
     structlog.reset_defaults()
 
 
-def test_under_the_host_a_line_is_a_json_record_of_the_lifecycle_logger_at_its_level(records: Records):
+def test_under_the_host_a_line_is_a_json_record_of_the_lifecycle_logger_at_its_level(records: Records) -> None:
     configure("INFO", sink=LogSink.LOGGING)
 
     get_logger("lifecycle.processor").warning("message.rescheduled", subscription_id="sub-1", delay_seconds=30)
@@ -47,7 +47,7 @@ def test_under_the_host_a_line_is_a_json_record_of_the_lifecycle_logger_at_its_l
     assert (line["event"], line["subscription_id"], line["level"]) == ("message.rescheduled", "sub-1", "warning")
 
 
-def test_under_the_host_secrets_are_still_redacted(records: Records):
+def test_under_the_host_secrets_are_still_redacted(records: Records) -> None:
     configure("INFO", sink=LogSink.LOGGING)
 
     get_logger("lifecycle.http").info("token.fetched", access_token="eyJ.secret.sig")
@@ -55,7 +55,7 @@ def test_under_the_host_secrets_are_still_redacted(records: Records):
     assert json.loads(records.records[0].getMessage())["access_token"] == "[redacted]"
 
 
-def test_under_the_host_other_loggers_are_filed_under_lifecycle_and_the_level_applies(records: Records):
+def test_under_the_host_other_loggers_are_filed_under_lifecycle_and_the_level_applies(records: Records) -> None:
     configure("WARNING", sink=LogSink.LOGGING)
 
     get_logger("sandbox").info("quiet")
@@ -65,7 +65,7 @@ def test_under_the_host_other_loggers_are_filed_under_lifecycle_and_the_level_ap
     assert (record.name, json.loads(record.getMessage())["event"]) == ("lifecycle.sandbox", "loud")
 
 
-def test_locally_lines_go_to_the_stream_and_not_through_stdlib_logging(records: Records):
+def test_locally_lines_go_to_the_stream_and_not_through_stdlib_logging(records: Records) -> None:
     stream = io.StringIO()
     configure("INFO", stream=stream)
 

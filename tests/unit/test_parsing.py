@@ -41,7 +41,7 @@ FULL: dict[str, Any] = {
 }
 
 
-def test_a_full_change_plan_webhook_becomes_a_typed_event():
+def test_a_full_change_plan_webhook_becomes_a_typed_event() -> None:
     event = parse_webhook(FULL)
     assert isinstance(event, ChangePlan)
     assert (event.plan_id, event.status) == ("business", OperationStatus.IN_PROGRESS)
@@ -53,80 +53,80 @@ def test_a_full_change_plan_webhook_becomes_a_typed_event():
     assert event.subscription.beneficiary_tenant_id == "b-tenant"
 
 
-def test_a_minimal_webhook_is_enough():
+def test_a_minimal_webhook_is_enough() -> None:
     event = parse_webhook({"id": "op", "activityId": "a", "subscriptionId": "s", "timeStamp": "", "action": "Suspend"})
     assert isinstance(event, Suspend)
     assert (event.timestamp, event.subscription) == (None, None)
 
 
 @pytest.mark.parametrize("quantity", [7, "7", " 7 ", 7.0])
-def test_a_quantity_may_be_a_number_or_a_numeric_string(quantity):
+def test_a_quantity_may_be_a_number_or_a_numeric_string(quantity: object) -> None:
     event = parse_webhook({"id": "o", "subscriptionId": "s", "action": "ChangeQuantity", "quantity": quantity})
     assert isinstance(event, ChangeQuantity)
     assert event.quantity == 7
 
 
 @pytest.mark.parametrize("quantity", [None, "", "seven", "1e3"])
-def test_change_quantity_without_a_usable_quantity_leaves_the_target_to_the_operation(quantity):
+def test_change_quantity_without_a_usable_quantity_leaves_the_target_to_the_operation(quantity: object) -> None:
     # A 400 would reject the customer's change: the operation names the target instead.
     event = parse_webhook({"id": "o", "subscriptionId": "s", "action": "ChangeQuantity", "quantity": quantity})
     assert isinstance(event, ChangeQuantity)
     assert event.quantity is None
 
 
-def test_a_minimal_change_plan_body_is_accepted_without_its_target():
+def test_a_minimal_change_plan_body_is_accepted_without_its_target() -> None:
     event = parse_webhook({"id": "o", "activityId": "a", "subscriptionId": "s", "action": "ChangePlan"})
     assert isinstance(event, ChangePlan)
     assert event.plan_id == ""
 
 
 @pytest.mark.parametrize("name", ["Subscribe", "Transfer", "SomethingNew"])
-def test_undocumented_actions_become_unknown_actions(name):
+def test_undocumented_actions_become_unknown_actions(name: str) -> None:
     event = parse_webhook({"id": "o", "subscriptionId": "s", "action": name})
     assert isinstance(event, UnknownAction)
     assert event.name == name
 
 
 @pytest.mark.parametrize("missing", ["id", "subscriptionId", "action"])
-def test_missing_required_fields_are_named(missing):
-    body = {"id": "o", "subscriptionId": "s", "action": "Renew"}
+def test_missing_required_fields_are_named(missing: str) -> None:
+    body: dict[str, str | None] = {"id": "o", "subscriptionId": "s", "action": "Renew"}
     body[missing] = None
     with pytest.raises(InvalidPayload, match=missing):
         parse_webhook(body)
 
 
 @pytest.mark.parametrize("status", ["Success", "Succeeded", "succeeded", " Succeeded "])
-def test_old_and_new_success_spellings_are_one_status(status):
+def test_old_and_new_success_spellings_are_one_status(status: str) -> None:
     event = parse_webhook({"id": "o", "subscriptionId": "s", "action": "Renew", "status": status})
     assert event.status is OperationStatus.SUCCEEDED
 
 
-def test_action_matching_ignores_case():
+def test_action_matching_ignores_case() -> None:
     assert isinstance(parse_webhook({"id": "o", "subscriptionId": "s", "action": "suspend"}), Suspend)
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1,2]", b"\xff\xfe", b'"text"'])
-def test_a_body_that_is_not_a_json_object_is_refused(body):
+def test_a_body_that_is_not_a_json_object_is_refused(body: bytes) -> None:
     with pytest.raises(InvalidPayload):
         load_json(body)
 
 
-def test_a_bad_timestamp_is_refused_with_the_field_name():
+def test_a_bad_timestamp_is_refused_with_the_field_name() -> None:
     with pytest.raises(InvalidPayload, match="timeStamp"):
         parse_webhook({"id": "o", "subscriptionId": "s", "action": "Renew", "timeStamp": "yesterday"})
 
 
-def test_a_subscription_with_absent_optional_fields_gets_defaults():
+def test_a_subscription_with_absent_optional_fields_gets_defaults() -> None:
     sub = parse_subscription({"id": "s", "saasSubscriptionStatus": "PendingFulfillmentStart", "quantity": ""})
     assert (sub.quantity, sub.is_free_trial, sub.term.start, sub.sandbox_type) == (None, False, None, "None")
 
 
-def test_an_unknown_subscription_status_is_refused():
+def test_an_unknown_subscription_status_is_refused() -> None:
     with pytest.raises(InvalidPayload, match="saasSubscriptionStatus"):
         parse_subscription({"id": "s", "saasSubscriptionStatus": "Frozen"})
 
 
-def test_operations_and_plans_parse_leniently():
+def test_operations_and_plans_parse_leniently() -> None:
     op = parse_operation({"id": "o", "status": "Succeeded", "quantity": "", "action": "ChangePlan"}, "s")
     assert (op.subscription_id, op.status, op.quantity) == ("s", OperationStatus.SUCCEEDED, None)
     plan = parse_plan({"planId": "team", "isPricePerSeat": True, "minQuantity": 1, "maxQuantity": "10"})

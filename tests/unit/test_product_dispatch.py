@@ -148,7 +148,8 @@ class CountingReads:
     """A TableServiceClient that keeps every entity its table client hands back."""
 
     def __init__(self, service: TableServiceClient) -> None:
-        self._service, self.read = service, []
+        self._service = service
+        self.read: list[Any] = []
 
     def create_table_if_not_exists(self, name: str) -> object:
         table, read = self._service.create_table_if_not_exists(name), self.read
@@ -195,7 +196,8 @@ class SlowSender:
     """Each send takes `seconds` on a stepped monotonic clock; records the timeout it was given."""
 
     def __init__(self, seconds: float) -> None:
-        self.now, self.seconds, self.timeouts = 0.0, seconds, []
+        self.now, self.seconds = 0.0, seconds
+        self.timeouts: list[float | None] = []
 
     def send(self, event_id: str, body: str, *, timeout: float | None = None) -> None:
         self.timeouts.append(timeout)

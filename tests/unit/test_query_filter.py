@@ -12,11 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lifecycle.domain.model import Status
-from lifecycle.errors import PermanentError
+from lifecycle.errors import InvalidQuery, PermanentError
 from lifecycle.ports import Indexed, Lookup
 from lifecycle.services.query_filter import (
     DEFAULT_LIMIT,
-    InvalidQuery,
     SubscriptionFilter,
     decode_token,
     encode_token,

@@ -9,17 +9,17 @@ from lifecycle.docs import diagram_block, with_diagram
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_the_readme_diagram_is_generated_from_the_current_table():
+def test_the_readme_diagram_is_generated_from_the_current_table() -> None:
     text = README.read_text()
     assert diagram_block() in text, "run `python -m lifecycle.docs` to regenerate the diagram"
 
 
-def test_regenerating_replaces_an_outdated_diagram():
+def test_regenerating_replaces_an_outdated_diagram() -> None:
     outdated = "intro\n" + diagram_block().replace("Suspend", "Freeze") + "\noutro\n"
     assert with_diagram(outdated) == "intro\n" + diagram_block() + "\noutro\n"
 
 
-def test_every_setting_the_worker_reads_is_in_the_configuration_table():
+def test_every_setting_the_worker_reads_is_in_the_configuration_table() -> None:
     import inspect
     import re
 

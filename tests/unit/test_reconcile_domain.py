@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -13,11 +14,12 @@ from lifecycle.domain.events import Action, Source
 from lifecycle.domain.fingerprint import fingerprint
 from lifecycle.domain.history import Outcome
 from lifecycle.domain.lifecycle import Delivery, decide
-from lifecycle.domain.model import ChangeTimes, Operation, OperationStatus, Status, Term
+from lifecycle.domain.model import ChangeTimes, Operation, OperationStatus, Status, Subscription, Term
 from lifecycle.domain.reconcile import (
     REACHABLE,
     FindingKind,
     Remedy,
+    Repair,
     absent,
     compare,
     outstanding,
@@ -30,16 +32,16 @@ from tests.unit.builders import T0, event, later, subscription
 S = Status
 
 
-def repair_of(ours, theirs, seen=T0):
+def repair_of(ours: Subscription | None, theirs: Subscription, seen: datetime = T0) -> Repair | None:
     return plan_repair(ours, theirs, run_id="run-1", now=later(10), seen=seen)
 
 
-def test_an_identical_subscription_has_no_findings():
+def test_an_identical_subscription_has_no_findings() -> None:
     ours = subscription()
     assert compare(ours, replace(ours, last_operation_id="op-9", changed_at=ChangeTimes(status=T0))) == ()
 
 
-def test_a_subscription_we_lack_is_adopted():
+def test_a_subscription_we_lack_is_adopted() -> None:
     theirs = subscription()
     [finding] = compare(None, theirs)
     assert (finding.kind, finding.remedy, finding.theirs) == (FindingKind.MISSING_LOCALLY, Remedy.ADOPT, "Subscribed")
@@ -54,13 +56,13 @@ def test_a_subscription_we_lack_is_adopted():
     ("beneficiary_tenant_id", "another-tenant", FindingKind.DETAILS),
     ("status", S.SUSPENDED, FindingKind.STATUS),
 ])
-def test_each_drifted_aspect_is_one_finding_to_repair(field, value, kind):
+def test_each_drifted_aspect_is_one_finding_to_repair(field: str, value: Any, kind: FindingKind) -> None:
     ours = subscription()
     [finding] = compare(ours, replace(ours, **{field: value}))
     assert (finding.kind, finding.remedy) == (kind, Remedy.REPAIR)
 
 
-def test_several_drifted_aspects_are_several_findings():
+def test_several_drifted_aspects_are_several_findings() -> None:
     ours = subscription()
     kinds = [f.kind for f in compare(ours, replace(ours, status=S.SUSPENDED, plan_id="business", quantity=9))]
     assert kinds == [FindingKind.STATUS, FindingKind.PLAN, FindingKind.QUANTITY]
@@ -71,7 +73,7 @@ def test_several_drifted_aspects_are_several_findings():
     (S.SUBSCRIBED, S.PENDING_FULFILLMENT_START),  # the marketplace shows a status we already left
     (S.SUSPENDED, S.NOT_STARTED),
 ])
-def test_a_status_the_lifecycle_cannot_reach_is_reported_with_everything_else(ours, theirs):
+def test_a_status_the_lifecycle_cannot_reach_is_reported_with_everything_else(ours: Status, theirs: Status) -> None:
     mine = subscription(ours)
     findings = compare(mine, replace(mine, status=theirs, plan_id="business"))
     assert {f.remedy for f in findings} == {Remedy.REPORT}
@@ -84,24 +86,24 @@ def test_a_status_the_lifecycle_cannot_reach_is_reported_with_everything_else(ou
     (S.SUBSCRIBED, S.SUSPENDED), (S.SUSPENDED, S.SUBSCRIBED), (S.SUSPENDED, S.UNSUBSCRIBED),
     (S.NOT_STARTED, S.UNSUBSCRIBED),
 ])
-def test_missed_events_are_repaired_even_several_steps_on(ours, theirs):
+def test_missed_events_are_repaired_even_several_steps_on(ours: Status, theirs: Status) -> None:
     assert compare(subscription(ours), subscription(theirs))[0].remedy is Remedy.REPAIR
 
 
-def test_reachability_is_drawn_from_the_lifecycle_table():
+def test_reachability_is_drawn_from_the_lifecycle_table() -> None:
     assert REACHABLE[S.UNSUBSCRIBED] == {S.UNSUBSCRIBED}
     assert REACHABLE[S.PENDING_FULFILLMENT_START] == {S.PENDING_FULFILLMENT_START, S.SUBSCRIBED, S.SUSPENDED,
                                                       S.UNSUBSCRIBED}
 
 
-def test_the_fingerprint_ignores_bookkeeping_and_sees_every_compared_field():
+def test_the_fingerprint_ignores_bookkeeping_and_sees_every_compared_field() -> None:
     ours = subscription()
     assert fingerprint(ours) == fingerprint(replace(ours, last_operation_id="x", changed_at=ChangeTimes(plan=T0)))
     assert fingerprint(ours) != fingerprint(replace(ours, auto_renew=False))
     assert fingerprint(ours) != fingerprint(replace(ours, term=Term("P1M", date(2026, 11, 1), date(2026, 12, 1))))
 
 
-def test_adoption_stamps_every_aspect_with_when_the_truth_was_seen():
+def test_adoption_stamps_every_aspect_with_when_the_truth_was_seen() -> None:
     theirs = subscription()
     repair = repair_of(None, theirs)
     assert repair is not None
@@ -112,7 +114,7 @@ def test_adoption_stamps_every_aspect_with_when_the_truth_was_seen():
     assert ("plan_id", "", "team") in [(c.field, c.before, c.after) for c in entry.changes]
 
 
-def test_a_repair_keeps_our_bookkeeping_and_raises_only_the_repaired_aspects():
+def test_a_repair_keeps_our_bookkeeping_and_raises_only_the_repaired_aspects() -> None:
     early, late = T0 - timedelta(hours=1), T0 + timedelta(hours=1)
     ours = subscription(last_operation_id="op-7", last_operation_at=early,
                         changed_at=ChangeTimes(status=early, plan=late, quantity=None, term=early))
@@ -134,26 +136,28 @@ def test_a_repair_keeps_our_bookkeeping_and_raises_only_the_repaired_aspects():
     (subscription(), subscription(quantity=8), Action.CHANGE_QUANTITY),
     (subscription(), subscription(auto_renew=False), Action.UNKNOWN),
 ])
-def test_the_history_names_the_action_that_explains_the_drift(ours, theirs, action):
+def test_the_history_names_the_action_that_explains_the_drift(
+    ours: Subscription, theirs: Subscription, action: Action
+) -> None:
     theirs = replace(theirs, id=ours.id)
     repair = repair_of(ours, theirs)
     assert repair is not None
     assert repair.entry.action is action
 
 
-def test_a_descriptive_change_is_written_in_the_history_too():
+def test_a_descriptive_change_is_written_in_the_history_too() -> None:
     ours = subscription(name="old name")
     repair = repair_of(ours, replace(ours, name="new name"))
     assert repair is not None
     assert [(c.field, c.after) for c in repair.entry.changes] == [("name", "new name")]
 
 
-def test_nothing_to_repair_when_nothing_differs():
+def test_nothing_to_repair_when_nothing_differs() -> None:
     ours = subscription()
     assert repair_of(ours, ours) is None
 
 
-def test_a_webhook_older_than_the_repair_cannot_undo_it_while_a_newer_one_applies():
+def test_a_webhook_older_than_the_repair_cannot_undo_it_while_a_newer_one_applies() -> None:
     ours = subscription(changed_at=ChangeTimes(plan=T0 - timedelta(days=1)))
     repair = repair_of(ours, replace(ours, plan_id="enterprise"), seen=T0)
     assert repair is not None
@@ -165,7 +169,7 @@ def test_a_webhook_older_than_the_repair_cannot_undo_it_while_a_newer_one_applie
     assert (applied.outcome, applied.state.plan_id if applied.state else None) == (Outcome.APPLIED, "business")
 
 
-def test_a_purchase_pending_longer_than_allowed_is_stuck():
+def test_a_purchase_pending_longer_than_allowed_is_stuck() -> None:
     theirs = subscription(S.PENDING_FULFILLMENT_START)
     since = T0 - timedelta(hours=30)
     finding = stuck(theirs.id, theirs.status, since, T0, timedelta(hours=24))
@@ -177,17 +181,17 @@ def test_a_purchase_pending_longer_than_allowed_is_stuck():
 @pytest.mark.parametrize(("status", "hours_ago"), [
     (S.PENDING_FULFILLMENT_START, 2), (S.SUBSCRIBED, 90), (S.PENDING_FULFILLMENT_START, None),
 ])
-def test_a_young_or_active_or_undated_purchase_is_not_stuck(status, hours_ago):
+def test_a_young_or_active_or_undated_purchase_is_not_stuck(status: Status, hours_ago: int | None) -> None:
     since = None if hours_ago is None else T0 - timedelta(hours=hours_ago)
     assert stuck("s", status, since, T0, timedelta(hours=24)) is None
 
 
-def test_pending_since_is_the_last_status_change_of_a_pending_subscription():
+def test_pending_since_is_the_last_status_change_of_a_pending_subscription() -> None:
     assert pending_since(subscription(S.PENDING_FULFILLMENT_START, changed_at=ChangeTimes(status=T0))) == T0
     assert pending_since(subscription(changed_at=ChangeTimes(status=T0))) is None
 
 
-def test_only_operations_still_pending_are_outstanding():
+def test_only_operations_still_pending_are_outstanding() -> None:
     ops = [Operation(id=f"op-{s.value}", subscription_id="s", action="ChangePlan", status=s, timestamp=T0)
            for s in OperationStatus]
     found = outstanding("s", ops)
@@ -195,7 +199,7 @@ def test_only_operations_still_pending_are_outstanding():
     assert all(f.kind is FindingKind.OUTSTANDING_OPERATION and f.remedy is Remedy.REPORT for f in found)
 
 
-def test_absent_is_reported_only():
+def test_absent_is_reported_only() -> None:
     finding = absent(subscription(), confirmed=False)
     assert (finding.kind, finding.remedy) == (FindingKind.ABSENT_REMOTELY, Remedy.REPORT)
     assert "not re-checked" in finding.detail
@@ -212,7 +216,9 @@ aspects = st.fixed_dictionaries({
 
 
 @given(ours=aspects, theirs=aspects)
-def test_a_repair_leaves_nothing_to_find_and_an_unsafe_pair_changes_nothing(ours, theirs):
+def test_a_repair_leaves_nothing_to_find_and_an_unsafe_pair_changes_nothing(
+    ours: dict[str, Any], theirs: dict[str, Any]
+) -> None:
     mine = subscription(**ours)
     truth = replace(subscription(**theirs), id=mine.id)
     repair = repair_of(mine, truth)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import TypedDict
 
 import pytest
 from azure.functions import meta
@@ -17,7 +18,12 @@ from lifecycle.settings import ReconcileOperations, Settings, SettingsError
 from tests.functions import Stack, stack, user_function
 
 run_reconcile = user_function(reconcile.bp, "reconcile")
-LIST = {"method": "GET", "path": "/api/saas/subscriptions"}
+class Route(TypedDict):
+    method: str
+    path: str
+
+
+LIST: Route = {"method": "GET", "path": "/api/saas/subscriptions"}
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -55,5 +55,6 @@ def test_a_consumer_that_stops_early_leaves_no_reader_behind(monkeypatch: pytest
     store, _ = filled(200)
     stream = read_all(store, threads=4)
     next(stream)
+    assert isinstance(stream, Generator)
     stream.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("reconcile-read")]

@@ -173,8 +173,8 @@ def test_one_we_know_and_the_marketplace_does_not_is_reported_not_deleted(world:
 def test_one_the_list_missed_but_the_api_knows_is_judged_not_reported_absent(world: World) -> None:
     sid = world.purchase()
     world.marketplace.suspend(sid, deliver=False)
-    world.api = _Hiding(world.api, sid)  # as if bought while we were paging past its place
-    service = ReconcileService(world.store, world.api, world.clock)
+    api = _Hiding(world.api, sid)  # as if bought while we were paging past its place
+    service = ReconcileService(world.store, api, world.clock)
     run = service.run()
     assert dict(run.counts) == {FindingKind.STATUS: 1}
     assert world.ours(sid).status is Status.SUSPENDED
@@ -382,7 +382,7 @@ def test_only_the_suspects_of_the_list_are_parsed_whole(world: World) -> None:
         world.purchase()
     api = _CountingParses(world.api)
 
-    ReconcileService(world.store, api, world.clock).run(dry_run=True)  # type: ignore[arg-type]
+    ReconcileService(world.store, api, world.clock).run(dry_run=True)
 
     assert sorted(api.parsed) == sorted(sid for name, sid in ids.items() if name != "agrees")
 

@@ -7,44 +7,44 @@ import pytest
 from lifecycle.settings import LogSink, MarketplaceCredential, Settings, SettingsError
 
 
-def test_the_credential_defaults_to_a_client_secret():
+def test_the_credential_defaults_to_a_client_secret() -> None:
     assert Settings.from_env({}).marketplace_credential is MarketplaceCredential.SECRET
 
 
-def test_federated_mode_reads_the_identity_from_azure_client_id():
+def test_federated_mode_reads_the_identity_from_azure_client_id() -> None:
     settings = Settings.from_env({"MARKETPLACE_CREDENTIAL": " Federated ", "AZURE_CLIENT_ID": "mi-client"})
     assert settings.marketplace_credential is MarketplaceCredential.FEDERATED
     assert settings.managed_identity_client_id == "mi-client"
 
 
-def test_an_unknown_credential_mode_is_refused_by_name():
+def test_an_unknown_credential_mode_is_refused_by_name() -> None:
     with pytest.raises(SettingsError, match=r"MARKETPLACE_CREDENTIAL='certificate': use 'secret' .* or 'federated'"):
         Settings.from_env({"MARKETPLACE_CREDENTIAL": "certificate"})
 
 
-def test_logs_go_to_stderr_unless_the_functions_host_runs_us():
+def test_logs_go_to_stderr_unless_the_functions_host_runs_us() -> None:
     assert Settings.from_env({}).log_sink is LogSink.STDERR
     assert Settings.from_env({"FUNCTIONS_WORKER_RUNTIME": "python"}).log_sink is LogSink.LOGGING
 
 
-def test_an_explicit_log_sink_wins_over_detection():
+def test_an_explicit_log_sink_wins_over_detection() -> None:
     settings = Settings.from_env({"FUNCTIONS_WORKER_RUNTIME": "python", "LOG_SINK": "stderr"})
     assert settings.log_sink is LogSink.STDERR
     assert Settings.from_env({"LOG_SINK": "logging"}).log_sink is LogSink.LOGGING
 
 
-def test_an_unknown_log_sink_is_refused_by_name():
+def test_an_unknown_log_sink_is_refused_by_name() -> None:
     with pytest.raises(SettingsError, match="LOG_SINK='file'"):
         Settings.from_env({"LOG_SINK": "file"})
 
 
-def test_telemetry_is_off_without_a_connection_string():
+def test_telemetry_is_off_without_a_connection_string() -> None:
     assert Settings.from_env({}).applicationinsights_connection_string == ""
     on = Settings.from_env({"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=abc"})
     assert on.applicationinsights_connection_string == "InstrumentationKey=abc"
 
 
-def test_the_new_settings_survive_a_round_trip_through_the_environment():
+def test_the_new_settings_survive_a_round_trip_through_the_environment() -> None:
     settings = Settings(marketplace_credential=MarketplaceCredential.FEDERATED, managed_identity_client_id="mi",
                         log_sink=LogSink.LOGGING, applicationinsights_connection_string="InstrumentationKey=abc")
     again = Settings.from_env(settings.to_env())

@@ -27,7 +27,9 @@ from lifecycle.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_without_a_connection_string_nothing_is_installed_and_no_socket_is_opened(monkeypatch: pytest.MonkeyPatch):
+def test_without_a_connection_string_nothing_is_installed_and_no_socket_is_opened(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
     opened: list[Any] = []
     real_init = socket.socket.__init__
 
@@ -79,7 +81,7 @@ os._exit(0)  # no export at exit: the port is closed anyway
 """
 
 
-def test_with_a_connection_string_the_distro_exports_traces_and_metrics_but_not_logs(tmp_path: Path):
+def test_with_a_connection_string_the_distro_exports_traces_and_metrics_but_not_logs(tmp_path: Path) -> None:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "TMPDIR": str(tmp_path),  # where the exporter keeps telemetry it could not send

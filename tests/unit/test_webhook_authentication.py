@@ -58,11 +58,11 @@ def authenticator() -> WebhookAuthenticator:
     return WebhookAuthenticator(StaticKeys({"k1": KEY.public_key()}), tenant_id=TENANT, client_id=CLIENT)
 
 
-def test_a_v2_token_from_the_marketplace_is_accepted(authenticator):
+def test_a_v2_token_from_the_marketplace_is_accepted(authenticator: WebhookAuthenticator) -> None:
     assert authenticator.authenticate("Bearer " + sign(claims()))["tid"] == TENANT
 
 
-def test_a_v1_token_with_appid_is_accepted(authenticator):
+def test_a_v1_token_with_appid_is_accepted(authenticator: WebhookAuthenticator) -> None:
     v1 = claims(iss=f"https://sts.windows.net/{TENANT}/", azp=None, appid=MARKETPLACE_API_APP_ID)
     assert authenticator.authenticate("Bearer " + sign(v1))["appid"] == MARKETPLACE_API_APP_ID
 
@@ -114,13 +114,15 @@ FORGED: dict[str, Callable[[], str | None]] = {
 
 
 @pytest.mark.parametrize("forge", FORGED.values(), ids=FORGED.keys())
-def test_forged_or_misdirected_tokens_are_unauthenticated(authenticator, forge):
+def test_forged_or_misdirected_tokens_are_unauthenticated(
+    authenticator: WebhookAuthenticator, forge: Callable[[], str | None]
+) -> None:
     header = forge()
     with pytest.raises(Unauthenticated):
         authenticator.authenticate(header)
 
 
-def test_small_clock_skew_is_tolerated(authenticator):
+def test_small_clock_skew_is_tolerated(authenticator: WebhookAuthenticator) -> None:
     assert authenticator.authenticate("Bearer " + sign(claims(exp=int(time.time()) - 30)))
 
 
@@ -139,7 +141,7 @@ def jwks_transport(calls: list[str], keys: dict[str, Any], fail: bool = False) -
     return httpx.MockTransport(handler)
 
 
-def test_signing_keys_are_fetched_once_and_reused():
+def test_signing_keys_are_fetched_once_and_reused() -> None:
     calls: list[str] = []
     keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, {"k1": KEY})))
     assert keys.key("k1") is not None
@@ -147,7 +149,7 @@ def test_signing_keys_are_fetched_once_and_reused():
     assert len(calls) == 2  # metadata + jwks, once
 
 
-def test_an_unknown_kid_triggers_one_refetch_then_finds_a_rotated_key():
+def test_an_unknown_kid_triggers_one_refetch_then_finds_a_rotated_key() -> None:
     calls: list[str] = []
     published = {"k1": KEY}
     keys = SigningKeys(
@@ -161,7 +163,7 @@ def test_an_unknown_kid_triggers_one_refetch_then_finds_a_rotated_key():
     assert len(calls) == 4
 
 
-def test_unknown_kids_do_not_refetch_more_often_than_the_minimum_interval():
+def test_unknown_kids_do_not_refetch_more_often_than_the_minimum_interval() -> None:
     calls: list[str] = []
     clock = [100.0]
     keys = SigningKeys(
@@ -179,7 +181,7 @@ def test_unknown_kids_do_not_refetch_more_often_than_the_minimum_interval():
     assert len(calls) == 6
 
 
-def test_a_key_fetch_failure_is_transient_not_an_authentication_failure():
+def test_a_key_fetch_failure_is_transient_not_an_authentication_failure() -> None:
     keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport([], {}, fail=True)))
     authenticator = WebhookAuthenticator(keys, tenant_id=TENANT, client_id=CLIENT)
     with pytest.raises(SigningKeysUnavailable):
