@@ -3,10 +3,8 @@
 `{prefix}subscriptions`, one partition per subscription (layout in `codec`), so a commit
 is one entity group transaction guarded by the state row's ETag; `{prefix}index`, the ops
 index (`index`, `table_index`) and the failed deliveries' rows (`failed`, `table_failed`),
-written around it. SDK errors are translated here and nowhere else:
-
-    EntityAlreadyExists, UpdateConditionNotSatisfied   -> ConcurrencyConflict
-    any other azure.core error (5xx, timeouts, refused) -> StorageUnavailable (cause chained)
+written around it; the runs, tombstones and leases of reconciliation (`ledger`,
+`table_ledger`). SDK errors are translated by `table_errors.translated` and nowhere else.
 """
 
 from __future__ import annotations
@@ -14,20 +12,13 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential, TokenCredential
-from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, TransactionOperation, UpdateMode
 
 from lifecycle.domain.fingerprint import Fingerprinted
@@ -35,18 +26,15 @@ from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Subscription
 from lifecycle.domain.reconcile_runs import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
-from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.ports import Hit, Lookup, Reindexed
-from lifecycle.store import codec, index, ledger
+from lifecycle.store import codec, index
+from lifecycle.store.table_errors import translated
 from lifecycle.store.table_failed import TableFailedDeliveries
 from lifecycle.store.table_index import TableIndex
+from lifecycle.store.table_ledger import TableLedger
 
 Credential = TokenCredential | AzureNamedKeyCredential | AzureSasCredential
 
-# Not found counts too: a guarded update of a row that is gone means the snapshot is stale.
-_CONFLICT_CODES = frozenset(
-    {"EntityAlreadyExists", "UpdateConditionNotSatisfied", "ConditionNotMet", "ResourceNotFound", "EntityNotFound"}
-)
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 
 
@@ -72,6 +60,7 @@ class TableSubscriptionStore:
         self._index_client: TableClient | None = None
         self._index = TableIndex(self._index_table, self.load, index_margin)
         self._failed = TableFailedDeliveries(self._index_table, self.delivery)
+        self._ledger = TableLedger(self._table, page_size)
 
     @classmethod
     def from_connection_string(
@@ -110,7 +99,7 @@ class TableSubscriptionStore:
         self.close()
 
     def load(self, subscription_id: str) -> Snapshot | None:
-        with _translated("load"):
+        with translated("load"):
             try:
                 entity = self._table().get_entity(codec.escape_key(subscription_id), codec.STATE_ROW)
             except ResourceNotFoundError:
@@ -130,16 +119,16 @@ class TableSubscriptionStore:
         operations += [(TransactionOperation.CREATE, row) for row in rows.history]
         if rows.delivery is not None:
             operations.append((TransactionOperation.UPSERT, rows.delivery, {"mode": UpdateMode.REPLACE}))
-        with _translated("index before commit"):
+        with translated("index before commit"):
             self._index.before_commit(commit, rows.version)
             self._failed.before_write(commit.delivery)
-        with _translated("commit"):
+        with translated("commit"):
             results = self._table().submit_transaction(operations)
         self._failed.after_write(commit.delivery)
         return Snapshot(commit.subscription, etag=results[0]["etag"], version=rows.version)
 
     def delivery(self, subscription_id: str, operation_id: str) -> DeliveryRecord | None:
-        with _translated("read delivery"):
+        with translated("read delivery"):
             try:
                 entity = self._table().get_entity(codec.escape_key(subscription_id), codec.delivery_row(operation_id))
             except ResourceNotFoundError:
@@ -148,7 +137,7 @@ class TableSubscriptionStore:
 
     def record_delivery(self, record: DeliveryRecord) -> DeliveryRecord:
         entity = codec.encode_delivery(record)
-        with _translated("record delivery"):
+        with translated("record delivery"):
             self._failed.before_write(record)
             table = self._table()
             try:
@@ -160,25 +149,25 @@ class TableSubscriptionStore:
         return codec.decode_delivery(stored)
 
     def update_delivery(self, record: DeliveryRecord) -> None:
-        with _translated("update delivery"):
+        with translated("update delivery"):
             self._failed.before_write(record)
             self._table().upsert_entity(codec.encode_delivery(record), mode=UpdateMode.REPLACE)
         self._failed.after_write(record)
 
     def failed_deliveries(self, limit: int = 100) -> Iterator[DeliveryRecord]:
-        with _translated("list failed deliveries"):
+        with translated("list failed deliveries"):
             yield from self._failed.records(limit)
 
     def history(self, subscription_id: str) -> list[HistoryEntry]:
         # History row keys are inverted sequence numbers, so key order is newest first.
         query = "PartitionKey eq @pk and RowKey ge @first and RowKey lt @end"
         bounds = {"pk": codec.escape_key(subscription_id), "first": codec.HISTORY_PREFIX, "end": codec.HISTORY_END}
-        with _translated("read history"):
+        with translated("read history"):
             entities = self._table().query_entities(query, parameters=bounds, results_per_page=self._page_size)
             return [codec.decode_history(entity) for entity in entities]
 
     def subscriptions(self) -> Iterator[Subscription]:
-        with _translated("list subscriptions"):
+        with translated("list subscriptions"):
             pages = self._table().query_entities(
                 "RowKey eq @row", parameters={"row": codec.STATE_ROW}, results_per_page=self._page_size
             )
@@ -190,7 +179,7 @@ class TableSubscriptionStore:
         query = " and ".join(["RowKey eq @row", *(["PartitionKey ge @low"] if low else []),
                               *(["PartitionKey lt @high"] if high else [])])
         parameters = {"row": codec.STATE_ROW, "low": low, "high": high}
-        with _translated("list subscriptions"):
+        with translated("list subscriptions"):
             # Only the columns a scan reads: the SDK's decoding of each property is most of a row's CPU.
             pages = self._table().query_entities(query, parameters=parameters, select=list(codec.SCAN_COLUMNS),
                                                  results_per_page=self._page_size)
@@ -199,10 +188,10 @@ class TableSubscriptionStore:
 
     def find(self, lookup: Lookup | None, *, after: str = "", limit: int = 100) -> list[Hit]:
         if lookup is not None:
-            with _translated("find in the index"):
+            with translated("find in the index"):
                 return self._index.find(lookup, after=after, limit=limit)
         # No index fits: the state rows themselves, in subscription key order.
-        with _translated("list subscriptions"):
+        with translated("list subscriptions"):
             pages = self._table().query_entities("RowKey eq @row and PartitionKey gt @after",
                                                  parameters={"row": codec.STATE_ROW, "after": after},
                                                  results_per_page=limit)
@@ -210,7 +199,7 @@ class TableSubscriptionStore:
         return [Hit(entity["PartitionKey"], codec.decode_state(entity)[0]) for entity in entities]
 
     def reindex(self) -> Reindexed:
-        with _translated("reindex"):
+        with translated("reindex"):
             states = self._table().query_entities("RowKey eq @row", parameters={"row": codec.STATE_ROW},
                                                   results_per_page=self._page_size)
             fields = self._index.reindex((*codec.decode_state(entity), entity.metadata.get("timestamp"))
@@ -225,63 +214,25 @@ class TableSubscriptionStore:
         return replace(fields, written=fields.written + written, removed=fields.removed + removed)
 
     def save_run(self, run: RunRecord) -> None:
-        with _translated("save run"):
-            self._table().upsert_entity(ledger.encode_run(run), mode=UpdateMode.REPLACE)
+        self._ledger.save_run(run)
 
     def runs(self, limit: int = 10) -> list[RunRecord]:
-        # Run row keys invert the start time, so the first `limit` rows are the newest runs.
-        entities = self._ledger("list runs", ledger.RUN_PREFIX, ledger.RUN_END, min(max(limit, 1), 1000))
-        return [ledger.decode_run(entity) for entity in itertools.islice(entities, max(limit, 0))]
+        return self._ledger.runs(limit)
 
     def tombstone(self, tombstone: Tombstone) -> None:
-        with _translated("tombstone"):
-            self._table().upsert_entity(ledger.encode_tombstone(tombstone), mode=UpdateMode.REPLACE)
+        self._ledger.tombstone(tombstone)
 
     def untombstone(self, subscription_id: str) -> None:
-        with _translated("untombstone"):  # the SDK treats deleting a missing row as done
-            self._table().delete_entity(ledger.LEDGER_PARTITION, ledger.tombstone_row(subscription_id))
+        self._ledger.untombstone(subscription_id)
 
     def tombstones(self) -> Iterator[Tombstone]:
-        for entity in self._ledger("list tombstones", ledger.TOMBSTONE_PREFIX, ledger.TOMBSTONE_END, self._page_size):
-            yield ledger.decode_tombstone(entity)
+        return self._ledger.tombstones()
 
     def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
-        entity = ledger.encode_lease(name, owner, now + ttl)
-        with _translated("acquire lease"):
-            table = self._table()
-            try:
-                table.create_entity(entity)
-                return True
-            except ResourceExistsError:
-                pass
-            try:
-                current = table.get_entity(ledger.LEDGER_PARTITION, entity["RowKey"])
-                holder, expires_at = ledger.decode_lease(current)
-                if holder != owner and expires_at > now:
-                    return False
-                # Guarded by the ETag just read: of two takers of an expired lease, one wins.
-                table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
-                                    match_condition=MatchConditions.IfNotModified)
-                return True
-            except (ResourceNotFoundError, ResourceModifiedError):
-                return False  # released or taken between our reads: someone else is at it
+        return self._ledger.acquire_lease(name, owner, now=now, ttl=ttl)
 
     def release_lease(self, name: str, owner: str) -> None:
-        with _translated("release lease"):
-            table = self._table()
-            try:
-                current = table.get_entity(ledger.LEDGER_PARTITION, ledger.lease_row(name))
-                if ledger.decode_lease(current)[0] == owner:
-                    table.delete_entity(ledger.LEDGER_PARTITION, ledger.lease_row(name), etag=current.metadata["etag"],
-                                        match_condition=MatchConditions.IfNotModified)
-            except (ResourceNotFoundError, ResourceModifiedError):
-                pass  # expired and taken over, or gone: it is not ours to release
-
-    def _ledger(self, doing: str, first: str, end: str, page_size: int) -> Iterator[dict[str, Any]]:
-        query = "PartitionKey eq @pk and RowKey ge @first and RowKey lt @end"
-        bounds = {"pk": ledger.LEDGER_PARTITION, "first": first, "end": end}
-        with _translated(doing):
-            yield from self._table().query_entities(query, parameters=bounds, results_per_page=page_size)
+        self._ledger.release_lease(name, owner)
 
     def _index_table(self) -> TableClient:
         if self._index_client is None:
@@ -293,18 +244,3 @@ class TableSubscriptionStore:
         if self._client is None:
             self._client = self._service.create_table_if_not_exists(self._name)
         return self._client
-
-
-@contextmanager
-def _translated(doing: str) -> Iterator[None]:
-    """Map SDK errors onto the worker's error tree; nothing from azure.* leaves this module."""
-    try:
-        yield
-    except HttpResponseError as exc:
-        code = getattr(exc, "error_code", None)
-        code = str(getattr(code, "value", code) or "")  # the SDK sets an enum or a plain string
-        if isinstance(exc, ResourceExistsError) or code in _CONFLICT_CODES:
-            raise ConcurrencyConflict(f"{doing}: the row changed or already exists ({code})") from exc
-        raise StorageUnavailable(f"{doing}: table storage answered {exc.status_code} {code}".rstrip()) from exc
-    except AzureError as exc:
-        raise StorageUnavailable(f"{doing}: table storage unreachable ({type(exc).__name__})") from exc
