@@ -3,11 +3,14 @@
 A 4xx answer is the marketplace's dependable reject path (a PATCH Failure after 10 s is
 ignored), so the checks that can refuse a change run here, cheaply: the subscription is
 known (our state, or one API call), it is not Unsubscribed, the target plan is in the
-offer's catalog and the quantity within that plan's seats. Plans are cached per subscription
-(private plans differ by customer) and refetched once before a plan is called unknown.
-Our state may lag the marketplace's (the processor runs behind the queue), so a refusal
-is confirmed against a fresh GET of the subscription before it is answered; an accept
-costs no extra call. Anything transient raises (the webhook answers 5xx: not a rejection).
+offer's catalog and the quantity within that plan's seats. When the delivery's own
+snapshot of the subscription shows a plan or seats ours lacks, ours is behind and the
+change is judged on a fresh GET instead. Plans are cached per subscription (private
+plans differ by customer) and refetched once before a plan is called unknown. Our state
+may lag the marketplace's in ways no snapshot shows (the processor runs behind the
+queue), so a refusal is confirmed against a fresh GET of the subscription before it is
+answered; an accept judged on a state the snapshot agrees with costs no extra call.
+Anything transient raises (the webhook answers 5xx: not a rejection).
 
 Last, a change that passes these checks is put to the product's veto when one is
 configured. Its budget is the smaller of its own timeout and what is left of our share of
@@ -64,8 +67,13 @@ class ChangePolicy:
         started = self._monotonic()
         event = self._with_target(event)
         subscription = state or self._api.get_subscription(event.subscription_id)
+        if state is not None and _behind(state, event.subscription):
+            # The delivery's own snapshot (the subscription before this change) shows a plan or
+            # seats ours has not caught up with: judged on ours, a change past the new plan's
+            # bounds would be accepted. The truth decides instead.
+            subscription = self._api.get_subscription(event.subscription_id)
         verdict = self._judge(event, subscription)
-        if not verdict.accepted and state is not None:
+        if not verdict.accepted and subscription is state:
             # Our state lags the marketplace's while the queue has work (a plan change not yet
             # processed): a refusal is final for the customer, so it must hold against the truth.
             subscription = self._api.get_subscription(event.subscription_id)
@@ -123,3 +131,11 @@ class ChangePolicy:
         with self._lock:
             self._catalogs[subscription.id] = (now, plans)
         return plans, False
+
+
+def _behind(ours: Subscription, snapshot: Subscription | None) -> bool:
+    """Whether a delivery's snapshot names a plan or seats other than ours (only what it names)."""
+    if snapshot is None:
+        return False
+    return bool(snapshot.plan_id and snapshot.plan_id != ours.plan_id) or (
+        snapshot.quantity is not None and snapshot.quantity != ours.quantity)

@@ -246,3 +246,22 @@ def test_a_change_recorded_by_a_delivery_that_stopped_early_is_judged_and_rememb
     stored = env.store.delivery(sid, str(change["id"]))
     assert stored is not None
     assert stored.outcome == "accepted"
+
+
+def test_a_change_is_judged_on_the_truth_when_its_snapshot_shows_our_state_behind(env: Stack) -> None:
+    # Found by the soak: our state still had the old plan (its plan change was auto-accepted
+    # while our queue was behind), and a seat change past the new plan's maximum but inside
+    # the old one's was accepted.
+    subscription, _ = env.marketplace.purchase("contoso-seats", "enterprise", 20, activated=True)  # 10..1000 seats
+    sid = subscription["id"]
+    env.store.commit(Commit(subscription=parse_subscription(env.marketplace.get(sid)), expected=None))
+    plan = env.marketplace.change_plan(sid, "business", deliver=False)  # 5..50 seats
+    env.marketplace.patch_operation(sid, str(plan["id"]), "Success")  # ours still says enterprise
+    seats = env.marketplace.change_quantity(sid, 30, deliver=False)
+    payload = {**env.marketplace.webhook_payload(str(seats["id"])), "id": new_id(), "quantity": 60}
+
+    status, body = post(payload)
+
+    assert status == 400
+    assert "business" in body["error"]
+    assert env.queue.sent == []
