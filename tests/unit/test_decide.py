@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 from lifecycle.domain.events import Action, Event, Source, UnknownAction
 from lifecycle.domain.history import Acknowledge, ChangeKind, NotifyProduct, Outcome, RecordHistory
 from lifecycle.domain.lifecycle import ACKNOWLEDGED, ASPECT, OUTCOME_OF, TABLE, Decision, Delivery, decide, mermaid
-from lifecycle.domain.model import ChangeTimes, OperationStatus, Status, Subscription, Term
+from lifecycle.domain.model import ChangeTimes, OperationStatus, Status, Term
 from tests.unit.builders import T0, event, later, subscription
 
 ACTIONS = [a for a in Action if a is not Action.UNKNOWN]
@@ -20,15 +20,8 @@ NOW = later(60)
 E = TypeVar("E")
 
 
-def delivery(
-    ev: Event,
-    operation: OperationStatus = OperationStatus.SUCCEEDED,
-    *,
-    applied_before: bool = False,
-    source: Source = Source.WEBHOOK,
-    truth: Subscription | None = None,
-) -> Delivery:
-    return Delivery(event=ev, operation=operation, applied_before=applied_before, source=source, truth=truth)
+def delivery(ev: Event, operation: OperationStatus = OperationStatus.SUCCEEDED, **kw: Any) -> Delivery:
+    return Delivery(event=ev, operation=operation, **kw)
 
 
 def effects_of(decision: Decision, kind: type[E]) -> list[E]:
