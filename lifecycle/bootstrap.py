@@ -164,14 +164,13 @@ def dispatcher(worker: Worker) -> Dispatcher | None:
 def _outbox(settings: Settings, clock: Clock, on_written: Callable[[str], None] | None) -> TableOutbox | None:
     if not settings.product_events_url:
         return None
-    from azure.data.tables import TableServiceClient
-
     from lifecycle.product.outbox import TableOutbox
+    from lifecycle.store import table_service
 
     if settings.storage_connection_string:
-        service = TableServiceClient.from_connection_string(settings.storage_connection_string)
+        service = table_service.from_connection_string(settings.storage_connection_string)
     elif settings.storage_table_endpoint:
-        service = TableServiceClient(settings.storage_table_endpoint, credential=_azure_credential())
+        service = table_service.from_endpoint(settings.storage_table_endpoint, _azure_credential())
     else:
         raise SettingsError("set STORAGE_CONNECTION_STRING, or STORAGE_TABLE_ENDPOINT for managed identity")
     return TableOutbox(service, settings.table_prefix, clock, on_written=on_written)

@@ -44,6 +44,7 @@ from lifecycle.ports import Clock
 from lifecycle.product.backlog import DELIVERED, PENDING, Backlog, Listing, OutboxEntry
 from lifecycle.product.events import ProductEvent, build_event
 from lifecycle.product.outbox_rows import SEQ_END, SEQ_PREFIX, decode, encode, translated
+from lifecycle.store import table_service
 from lifecycle.store.codec import escape_key, unescape_key
 
 HEAD_ROW = "head"
@@ -67,7 +68,7 @@ class TableOutbox:
 
     @classmethod
     def from_connection_string(cls, conn: str, prefix: str, clock: Clock, **options: Any) -> TableOutbox:
-        return cls(TableServiceClient.from_connection_string(conn), prefix, clock, **options)
+        return cls(table_service.from_connection_string(conn), prefix, clock, **options)
 
     def close(self) -> None:
         self._service.close()

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential, TokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, TransactionOperation, UpdateMode
 
@@ -27,13 +26,11 @@ from lifecycle.domain.model import Subscription
 from lifecycle.domain.reconcile_runs import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
 from lifecycle.ports import Hit, Lookup, Reindexed
-from lifecycle.store import codec, index
+from lifecycle.store import codec, index, table_service
 from lifecycle.store.table_errors import translated
 from lifecycle.store.table_failed import TableFailedDeliveries
 from lifecycle.store.table_index import TableIndex
 from lifecycle.store.table_ledger import TableLedger
-
-Credential = TokenCredential | AzureNamedKeyCredential | AzureSasCredential
 
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 
@@ -68,15 +65,16 @@ class TableSubscriptionStore:
         **client_options: Any,
     ) -> TableSubscriptionStore:
         """`client_options` go to the SDK client (e.g. retry_total, connection_timeout)."""
-        service = TableServiceClient.from_connection_string(conn, **client_options)
+        service = table_service.from_connection_string(conn, **client_options)
         return cls(service, prefix, page_size=page_size, index_margin=index_margin)
 
     @classmethod
     def from_endpoint(
-        cls, endpoint: str, credential: Credential, prefix: str = "", *, page_size: int = 1000, **client_options: Any
+        cls, endpoint: str, credential: table_service.Credential, prefix: str = "", *, page_size: int = 1000,
+        **client_options: Any,
     ) -> TableSubscriptionStore:
         """For managed identity pass azure-identity's DefaultAzureCredential (or any TokenCredential)."""
-        service = TableServiceClient(endpoint, credential=credential, **client_options)
+        service = table_service.from_endpoint(endpoint, credential, **client_options)
         return cls(service, prefix, page_size=page_size)
 
     @property
