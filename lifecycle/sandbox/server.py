@@ -128,6 +128,11 @@ class Sandbox:
         return self._running(self._api).url + "/api"
 
     @property
+    def api_open_connections(self) -> int:
+        """Connections the API's server is serving now: a test waits on it for a client to be gone."""
+        return self._running(self._api).open_connections
+
+    @property
     def control_url(self) -> str:
         """The control surface for playing the marketplace, e.g. http://127.0.0.1:PORT/sandbox."""
         return self._running(self._api).url + "/sandbox"

@@ -11,6 +11,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -38,10 +39,10 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 def test_the_sandbox_ignores_a_client_reset_kept_alive(capfd: pytest.CaptureFixture[str]) -> None:
     with Sandbox() as sandbox:
-        server = sandbox._api
-        assert server is not None
-        reset_kept_alive(server.port)
-        wait_until(lambda: server.open_connections == 0)
+        port = urlsplit(sandbox.api_url).port
+        assert port is not None
+        reset_kept_alive(port)
+        wait_until(lambda: sandbox.api_open_connections == 0)
     assert "Traceback" not in capfd.readouterr().err
 
 
