@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -43,15 +44,21 @@ from lifecycle.errors import ConcurrencyConflict
 from lifecycle.ports import Clock
 from lifecycle.product.backlog import DELIVERED, PENDING, Backlog, Listing, OutboxEntry
 from lifecycle.product.events import ProductEvent, build_event
-from lifecycle.product.outbox_rows import SEQ_END, SEQ_PREFIX, decode, encode, translated
+from lifecycle.product.outbox_rows import SEQ_END, SEQ_PREFIX, decode, encode
 from lifecycle.store import table_service
 from lifecycle.store.codec import escape_key, unescape_key
+from lifecycle.store.table_errors import translated as translated_store
 
 HEAD_ROW = "head"
 EVENT_ID_PREFIX = "event|"
 LISTING_PARTITION = "pending"  # subscription ids are GUIDs: never this
 META_PARTITION, LISTED_ROW = "outbox", "listed-v1"  # written once every pre-listing pending event is listed
 _ATTEMPTS_ON_CONFLICT = 5
+
+
+def translated(doing: str) -> AbstractContextManager[None]:
+    """SDK errors onto the error tree; a missing row is not a conflict here (`table_errors`)."""
+    return translated_store(doing, missing_is_conflict=False)
 
 
 class TableOutbox:
