@@ -30,7 +30,6 @@ from typing import Any
 import azure.functions as func
 import httpx
 import jwt
-from azure.data.tables import TableServiceClient
 
 from bench.report import write
 from lifecycle.bootstrap import build
@@ -44,7 +43,7 @@ from lifecycle.parsing import parse_subscription
 from lifecycle.ports import QueueMessage
 from lifecycle.sandbox import Sandbox
 from lifecycle.settings import Settings
-from lifecycle.store import codec
+from lifecycle.store import codec, table_service
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 5_000
@@ -184,7 +183,7 @@ class _Baseline:
     """JWT check with a cached key, one table write, one enqueue: nothing of ours."""
 
     def __init__(self, connection_string: str, prefix: str, queue_path: Path, sandbox: Sandbox) -> None:
-        self._service = TableServiceClient.from_connection_string(connection_string)
+        self._service = table_service.from_connection_string(connection_string)  # built as our store's
         self._table = self._service.create_table_if_not_exists(f"{prefix}bare")
         self._queue = LocalQueue(queue_path)
         verify = sandbox.ca_bundle

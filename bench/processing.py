@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableServiceClient, UpdateMode
+from azure.data.tables import UpdateMode
 
 from bench.report import write
 from lifecycle.bootstrap import build
@@ -43,7 +43,7 @@ from lifecycle.marketplace.auth import MsalTokenProvider
 from lifecycle.parsing import load_json, parse_subscription, parse_webhook
 from lifecycle.sandbox import Sandbox
 from lifecycle.settings import Settings
-from lifecycle.store import codec
+from lifecycle.store import codec, table_service
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIPTIONS = 200
@@ -136,7 +136,7 @@ class _Baseline:
     """The same I/O as one processed event, with none of our logic."""
 
     def __init__(self, connection_string: str, prefix: str, sandbox: Sandbox, token: str) -> None:
-        self._service = TableServiceClient.from_connection_string(connection_string)
+        self._service = table_service.from_connection_string(connection_string)  # built as our store's
         self._table = self._service.create_table_if_not_exists(f"{prefix}baseline")
         self._index = self._service.create_table_if_not_exists(f"{prefix}baselineindex")
         self._sandbox = sandbox

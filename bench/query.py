@@ -42,7 +42,7 @@ from lifecycle.domain.records import Commit
 from lifecycle.local.azurite import Azurite, find_executable
 from lifecycle.services.query import QueryService
 from lifecycle.services.query_filter import DEFAULT_LIMIT, parse_query
-from lifecycle.store import codec, index
+from lifecycle.store import codec, index, table_service
 from lifecycle.store.table import TableSubscriptionStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ def run(size: int = SIZE) -> dict[str, Any]:
     with Azurite(find_executable(ROOT)) as azurite:
         prefix = "bench" + uuid.uuid4().hex[:8]
         with TableSubscriptionStore.from_connection_string(azurite.connection_string, prefix) as store, \
-                TableServiceClient.from_connection_string(azurite.connection_string) as service:
+                table_service.from_connection_string(azurite.connection_string) as service:
             started = time.perf_counter()
             tenants, followed = _seed(store, service, size)
             seeded = time.perf_counter() - started

@@ -230,10 +230,10 @@ def _point_reads(settings: Any, _: str) -> Any:
 
 
 def _table(settings: Any) -> Any:
-    from azure.data.tables import TableClient
+    from lifecycle.store import table_service  # the client built as our store builds it: only our work differs
 
     name = f"{settings.table_prefix}subscriptions"
-    return TableClient.from_connection_string(settings.storage_connection_string, name)
+    return table_service.from_connection_string(settings.storage_connection_string).get_table_client(name)
 
 
 class _NoQueue:
