@@ -10,28 +10,23 @@ refuses before any function runs, this server refuses too, without calling one:
     400  a Content-Length or chunk size that is not a number
     408  a body that does not arrive within `timeout` seconds (the connection is closed)
 
-Every socket has that timeout, and a body has it as a whole (not per read), so a slow,
+Every socket has that timeout, and a body has it as a whole (`request_body`), so a slow,
 silent or trickling client holds a thread for about `timeout` seconds at most while it
 sends its body. (The request line and headers have the per-read timeout only.)
 Headers and bodies are never logged (bearer tokens, e-mails).
 
 Each connection has a thread that reads whole requests (a slow client only ever holds its
 own); the handlers run on a small pool of `workers` threads, in the order the requests
-were complete (FIFO). Measured at 50 kept-alive connections, 50 threads each running a
-handler spent most of a request's time waiting for the GIL before its request was even
-read, and which thread got the GIL next was luck: the mean was 50 / throughput, the tail
-several times it. With a few workers and one queue, a request waits its turn instead.
+were complete, first in first out (why: `lifecycle.local.workers`).
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
@@ -39,6 +34,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
+from lifecycle.local.request_body import BodyRefused, has_body, read_body
+from lifecycle.local.workers import Workers
 from lifecycle.logs import get_logger
 from lifecycle.sandbox.httpd import LOOPBACK, LoopbackHTTPServer
 from lifecycle.services.ingress import MAX_BODY_BYTES
@@ -66,51 +63,13 @@ class Route:
         object.__setattr__(self, "pattern", re.compile(re.escape(ROUTE_PREFIX) + "/" + "/".join(parts) + "/?"))
 
 
-class _BodyRefused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _Workers:
-    """`count` daemon threads running calls in submission order (a stuck handler must not keep the process alive)."""
-
-    def __init__(self, count: int) -> None:
-        self._calls: queue.SimpleQueue[tuple[Callable[[], func.HttpResponse], Future[func.HttpResponse]] | None] = (
-            queue.SimpleQueue())
-        self._threads = [threading.Thread(target=self._work, name=f"http-worker-{n}", daemon=True)
-                         for n in range(count)]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, call: Callable[[], func.HttpResponse]) -> Future[func.HttpResponse]:
-        future: Future[func.HttpResponse] = Future()
-        self._calls.put((call, future))
-        return future
-
-    def waiting(self) -> int:
-        return self._calls.qsize()
-
-    def stop(self) -> None:
-        for _ in self._threads:
-            self._calls.put(None)  # behind what is queued: requests already read are still answered
-
-    def _work(self) -> None:
-        while (item := self._calls.get()) is not None:
-            call, future = item
-            try:
-                future.set_result(call())
-            except BaseException as error:  # handed to the connection's thread, which answers 500
-                future.set_exception(error)
-
-
 class _Server(LoopbackHTTPServer):
     request_queue_size = 128  # socketserver's default backlog of 5 drops bursts of connections
     block_on_close = False
 
     def __init__(self, port: int, routes: Sequence[Route], max_body_bytes: int, timeout: float, workers: int) -> None:
         super().__init__(port, _RequestHandler)
-        self.workers = _Workers(workers)
+        self.workers: Workers[func.HttpResponse] = Workers(workers)
         self.routes = tuple(routes)
         self.max_body_bytes = max_body_bytes
         self.request_timeout = timeout
@@ -164,8 +123,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response.headers.add_header("Allow", ", ".join(sorted({route.method for route, _ in found})))
             return response
         try:
-            body = self._read_body()
-        except _BodyRefused as refusal:
+            body = read_body(self.rfile, self.headers, cap=self._server.max_body_bytes,
+                             timeout=self._server.request_timeout)
+        except BodyRefused as refusal:
             return self._refuse(refusal.status, str(refusal))
         route, match = chosen
         request = func.HttpRequest(
@@ -180,63 +140,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return _json(500, "internal error")
 
     def _refuse(self, status: int, message: str) -> func.HttpResponse:
-        if self._has_body():
+        if has_body(self.headers):
             self.close_connection = True  # its body stays unread: this connection is out of step
         return _json(status, message)
-
-    def _has_body(self) -> bool:
-        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        return chunked or self.headers.get("Content-Length", "0").strip() not in ("", "0")
-
-    def _read_body(self) -> bytes:
-        cap = self._server.max_body_bytes
-        # One deadline for the whole body: the socket's timeout bounds each read only, and a
-        # client trickling a byte at a time would otherwise hold this thread for ever.
-        deadline = time.monotonic() + self._server.request_timeout
-        try:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                return self._read_chunked(cap, deadline)
-            length = _number(self.headers.get("Content-Length") or "0", 10)
-            if length > cap:
-                raise _BodyRefused(413, f"body larger than {cap} bytes")
-            body = self._read_exactly(length, deadline)
-        except TimeoutError:
-            raise _BodyRefused(408, "the body did not arrive in time") from None
-        if len(body) < length:
-            raise _BodyRefused(400, "the body ended early")
-        return body
-
-    def _read_exactly(self, length: int, deadline: float) -> bytes:
-        """Up to `length` bytes (fewer if the client closes); TimeoutError past `deadline`."""
-        body = bytearray()
-        while len(body) < length:
-            if time.monotonic() > deadline:
-                raise TimeoutError
-            part = self.rfile.read1(length - len(body))  # at most one read from the socket
-            if not part:
-                break
-            body += part
-        return bytes(body)
-
-    def _read_chunked(self, cap: int, deadline: float) -> bytes:
-        # The marketplace's sender may stream (.NET does for some content): a refused chunked
-        # ChangePlan would be a 4xx, i.e. a rejection, so chunked bodies are read, not refused.
-        body = bytearray()
-        while True:
-            if time.monotonic() > deadline:
-                raise TimeoutError
-            size = _number(self.rfile.readline(100).split(b";")[0].strip().decode("ascii", "replace"), 16)
-            if len(body) + size > cap:
-                raise _BodyRefused(413, f"body larger than {cap} bytes")
-            if size == 0:
-                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers: nothing of ours uses them
-                return bytes(body)
-            chunk = self._read_exactly(size, deadline)
-            if len(chunk) < size:
-                raise _BodyRefused(400, "the body ended early")
-            body += chunk
-            self.rfile.readline(3)  # the CRLF after each chunk
 
     def _send(self, response: func.HttpResponse) -> None:
         body = response.get_body() or b""
@@ -259,16 +165,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 def _json(status: int, error: str) -> func.HttpResponse:
     return func.HttpResponse(json.dumps({"error": error}), status_code=status, mimetype="application/json")
-
-
-def _number(text: str, base: int) -> int:
-    try:
-        value = int(text, base)
-    except ValueError:
-        raise _BodyRefused(400, "malformed Content-Length or chunk size") from None
-    if value < 0:
-        raise _BodyRefused(400, "malformed Content-Length")
-    return value
 
 
 class LocalServer:
