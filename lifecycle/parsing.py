@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
 from typing import Any
 
 from lifecycle.domain.events import EVENT_TYPES, Action, ChangePlan, ChangeQuantity, Event, UnknownAction
 from lifecycle.domain.fingerprint import Listed, fingerprint_of
-from lifecycle.domain.model import Operation, OperationStatus, Plan, ResolvedPurchase, Status, Subscription, Term
+from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription, Term
 from lifecycle.errors import InvalidPayload
-
-_STATUS_ALIASES = {"success": OperationStatus.SUCCEEDED, "succeeded": OperationStatus.SUCCEEDED}
-_STATUSES = {status.value.lower(): status for status in Status}
+from lifecycle.lenient import (
+    flag,
+    lenient_quantity,
+    operation_status,
+    parse_date,
+    parse_datetime,
+    parse_quantity,
+    stripped,
+    subscription_status,
+    tenant,
+)
 
 
 def load_json(body: bytes | str) -> Mapping[str, Any]:
@@ -45,12 +51,12 @@ def parse_webhook(payload: Mapping[str, Any]) -> Event:
     common: dict[str, Any] = {
         "operation_id": operation_id,
         "subscription_id": subscription_id,
-        "activity_id": _text(payload.get("activityId")),
+        "activity_id": stripped(payload.get("activityId")),
         "timestamp": parse_datetime(payload.get("timeStamp"), "timeStamp"),
-        "publisher_id": _text(payload.get("publisherId")),
-        "offer_id": _text(payload.get("offerId")),
+        "publisher_id": stripped(payload.get("publisherId")),
+        "offer_id": stripped(payload.get("offerId")),
         "status": operation_status(payload.get("status")),
-        "request_source": _text(payload.get("operationRequestSource")),
+        "request_source": stripped(payload.get("operationRequestSource")),
         "subscription": parse_subscription(snapshot, subscription_id) if isinstance(snapshot, dict) else None,
     }
     if action is None:
@@ -58,15 +64,15 @@ def parse_webhook(payload: Mapping[str, Any]) -> Event:
     # Minimal bodies omit the target: a 400 here would reject the customer's change, so
     # the target stays unknown and is read from the operation (webhook policy, processing).
     if action is Action.CHANGE_PLAN:
-        return ChangePlan(plan_id=_text(payload.get("planId")), **common)
+        return ChangePlan(plan_id=stripped(payload.get("planId")), **common)
     if action is Action.CHANGE_QUANTITY:
-        return ChangeQuantity(quantity=_lenient_quantity(payload.get("quantity")), **common)
+        return ChangeQuantity(quantity=lenient_quantity(payload.get("quantity")), **common)
     return EVENT_TYPES[action](**common)
 
 
 def parse_subscription(data: Mapping[str, Any], fallback_id: str = "") -> Subscription:
     """A Fulfillment API subscription object (or a webhook's snapshot of one)."""
-    subscription_id = _text(data.get("id")) or fallback_id
+    subscription_id = stripped(data.get("id")) or fallback_id
     if not subscription_id:
         raise InvalidPayload("subscription has no id")
     fields = _compared(data)
@@ -80,7 +86,7 @@ def parse_listed(data: Mapping[str, Any]) -> Listed:
     Reads the compared fields as `parse_subscription` does (the same `_compared`), so it
     refuses what that refuses and its fingerprint is that of the parsed subscription.
     """
-    subscription_id = _text(data.get("id"))
+    subscription_id = stripped(data.get("id"))
     if not subscription_id:
         raise InvalidPayload("subscription has no id")
     fields = _compared(data)
@@ -93,49 +99,49 @@ def _compared(data: Mapping[str, Any]) -> dict[str, Any]:
     raw_term = data.get("term")
     term: Mapping[str, Any] = raw_term if isinstance(raw_term, dict) else {}
     return {
-        "name": _text(data.get("name")),
-        "publisher_id": _text(data.get("publisherId")),
-        "offer_id": _text(data.get("offerId")),
-        "plan_id": _text(data.get("planId")),
+        "name": stripped(data.get("name")),
+        "publisher_id": stripped(data.get("publisherId")),
+        "offer_id": stripped(data.get("offerId")),
+        "plan_id": stripped(data.get("planId")),
         "quantity": parse_quantity(data.get("quantity"), "quantity"),
         "status": subscription_status(data.get("saasSubscriptionStatus")),
-        "term_unit": _text(term.get("termUnit")),
-        "term_start": _date(term.get("startDate"), "term.startDate"),
-        "term_end": _date(term.get("endDate"), "term.endDate"),
-        "auto_renew": _flag(data.get("autoRenew")),
-        "is_free_trial": _flag(data.get("isFreeTrial")),
-        "is_test": _flag(data.get("isTest")),
-        "beneficiary_tenant_id": _tenant(data.get("beneficiary")),
-        "purchaser_tenant_id": _tenant(data.get("purchaser")),
-        "sandbox_type": _text(data.get("sandboxType")) or "None",
+        "term_unit": stripped(term.get("termUnit")),
+        "term_start": parse_date(term.get("startDate"), "term.startDate"),
+        "term_end": parse_date(term.get("endDate"), "term.endDate"),
+        "auto_renew": flag(data.get("autoRenew")),
+        "is_free_trial": flag(data.get("isFreeTrial")),
+        "is_test": flag(data.get("isTest")),
+        "beneficiary_tenant_id": tenant(data.get("beneficiary")),
+        "purchaser_tenant_id": tenant(data.get("purchaser")),
+        "sandbox_type": stripped(data.get("sandboxType")) or "None",
     }
 
 
 def parse_operation(data: Mapping[str, Any], subscription_id: str = "") -> Operation:
     return Operation(
         id=_required_text(data, "id"),
-        subscription_id=_text(data.get("subscriptionId")) or subscription_id,
-        action=_text(data.get("action")),
+        subscription_id=stripped(data.get("subscriptionId")) or subscription_id,
+        action=stripped(data.get("action")),
         status=operation_status(data.get("status")),
-        activity_id=_text(data.get("activityId")),
-        offer_id=_text(data.get("offerId")),
-        plan_id=_text(data.get("planId")),
+        activity_id=stripped(data.get("activityId")),
+        offer_id=stripped(data.get("offerId")),
+        plan_id=stripped(data.get("planId")),
         quantity=parse_quantity(data.get("quantity"), "quantity"),
         timestamp=parse_datetime(data.get("timeStamp"), "timeStamp"),
-        error_message=_text(data.get("errorMessage")),
+        error_message=stripped(data.get("errorMessage")),
     )
 
 
 def parse_plan(data: Mapping[str, Any]) -> Plan:
     return Plan(
         plan_id=_required_text(data, "planId"),
-        display_name=_text(data.get("displayName")),
-        is_private=_flag(data.get("isPrivate")),
-        is_per_seat=_flag(data.get("isPricePerSeat")),
+        display_name=stripped(data.get("displayName")),
+        is_private=flag(data.get("isPrivate")),
+        is_per_seat=flag(data.get("isPricePerSeat")),
         min_quantity=parse_quantity(data.get("minQuantity"), "minQuantity"),
         max_quantity=parse_quantity(data.get("maxQuantity"), "maxQuantity"),
-        has_free_trials=_flag(data.get("hasFreeTrials")),
-        is_stop_sell=_flag(data.get("isStopSell")),
+        has_free_trials=flag(data.get("hasFreeTrials")),
+        is_stop_sell=flag(data.get("isStopSell")),
     )
 
 
@@ -145,82 +151,12 @@ def parse_resolved(data: Mapping[str, Any]) -> ResolvedPurchase:
     subscription = parse_subscription(snapshot if isinstance(snapshot, dict) else {}, subscription_id)
     return ResolvedPurchase(
         subscription_id=subscription_id,
-        subscription_name=_text(data.get("subscriptionName")),
-        offer_id=_text(data.get("offerId")) or subscription.offer_id,
-        plan_id=_text(data.get("planId")) or subscription.plan_id,
+        subscription_name=stripped(data.get("subscriptionName")),
+        offer_id=stripped(data.get("offerId")) or subscription.offer_id,
+        plan_id=stripped(data.get("planId")) or subscription.plan_id,
         quantity=parse_quantity(data.get("quantity"), "quantity"),
         subscription=subscription,
     )
-
-
-def subscription_status(value: object) -> Status:
-    text = _text(value)
-    status = _STATUSES.get(text.lower())  # a dict, not a loop: every listed item goes through here
-    if status is None:
-        raise InvalidPayload(f"saasSubscriptionStatus {text!r} is not a known status")
-    return status
-
-
-def operation_status(value: object) -> OperationStatus:
-    text = _text(value).lower()
-    if not text:
-        return OperationStatus.NOT_STARTED
-    for status in OperationStatus:
-        if status.value.lower() == text:
-            return status
-    if text in _STATUS_ALIASES:
-        return _STATUS_ALIASES[text]
-    raise InvalidPayload(f"operation status {text!r} is not a known status")
-
-
-def parse_quantity(value: object, name: str) -> int | None:
-    """An int, a numeric string, or nothing (None, "", absent) for flat-rate plans."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = str(value).strip()
-    if not text:
-        return None
-    if re.fullmatch(r"[+-]?\d{1,9}", text):
-        return int(text)
-    raise InvalidPayload(f"{name} {text[:40]!r} is not a whole number")
-
-
-def _lenient_quantity(value: object) -> int | None:
-    try:
-        return parse_quantity(value, "quantity")
-    except InvalidPayload:
-        return None  # "seven" tells nothing; the operation's quantity will
-
-
-def parse_datetime(value: object, name: str) -> datetime | None:
-    """ISO 8601 in UTC; up to 7 fraction digits (Microsoft's) are cut to Python's 6."""
-    text = _text(value)
-    if not text:
-        return None
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?", text)
-    if match is None:
-        raise InvalidPayload(f"{name} {text[:40]!r} is not an ISO 8601 date and time")
-    whole, fraction, zone = match.groups()
-    fraction = ((fraction or "") + "000000")[:6]
-    zone = "+00:00" if zone in (None, "Z") else zone
-    try:
-        return datetime.fromisoformat(f"{whole}.{fraction}{zone}").astimezone(UTC)
-    except ValueError:
-        raise InvalidPayload(f"{name} {text[:40]!r} is not a valid date and time") from None
-
-
-def _date(value: object, name: str) -> date | None:
-    text = _text(value)
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        raise InvalidPayload(f"{name} {text[:40]!r} is not a date") from None
 
 
 def _action(raw: str) -> Action | None:
@@ -231,23 +167,7 @@ def _action(raw: str) -> Action | None:
 
 
 def _required_text(payload: Mapping[str, Any], name: str) -> str:
-    text = _text(payload.get(name))
+    text = stripped(payload.get(name))
     if not text:
         raise InvalidPayload(f"field {name!r} is missing or empty")
     return text
-
-
-def _text(value: object) -> str:
-    if value is None or isinstance(value, (dict, list)):
-        return ""
-    return str(value).strip()
-
-
-def _flag(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() == "true"
-    return bool(value)
-
-
-def _tenant(value: object) -> str:
-    return _text(value.get("tenantId")) if isinstance(value, dict) else ""
