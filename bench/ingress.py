@@ -43,7 +43,7 @@ from lifecycle.parsing import parse_subscription
 from lifecycle.ports import QueueMessage
 from lifecycle.sandbox import Sandbox
 from lifecycle.settings import Settings
-from lifecycle.store import codec, table_service
+from lifecycle.store import keys, table_service
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 5_000
@@ -199,7 +199,7 @@ class _Baseline:
         body = req.get_body()
         payload = json.loads(body)
         self._table.upsert_entity({"PartitionKey": payload["subscriptionId"],
-                                   "RowKey": codec.delivery_row(payload["id"]), "Payload": body.decode()})
+                                   "RowKey": keys.delivery_row(payload["id"]), "Payload": body.decode()})
         self._queue.send(QueueMessage(session_id=payload["subscriptionId"], message_id=payload["id"],
                                       body=body.decode()))
         return func.HttpResponse('{"status": "accepted"}', status_code=200, mimetype="application/json")

@@ -43,7 +43,7 @@ from lifecycle.marketplace.auth import MsalTokenProvider
 from lifecycle.parsing import load_json, parse_subscription, parse_webhook
 from lifecycle.sandbox import Sandbox
 from lifecycle.settings import Settings
-from lifecycle.store import codec, table_service
+from lifecycle.store import codec, keys, table_service
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIPTIONS = 200
@@ -151,8 +151,8 @@ class _Baseline:
     def process(self, operation: dict[str, Any]) -> None:
         sid, oid, action = operation["subscriptionId"], operation["id"], operation["action"]
         with contextlib.suppress(ResourceNotFoundError):
-            self._table.get_entity(sid, codec.delivery_row(oid))
-        state = self._table.get_entity(sid, codec.STATE_ROW)
+            self._table.get_entity(sid, keys.delivery_row(oid))
+        state = self._table.get_entity(sid, keys.STATE_ROW)
         path = f"/saas/subscriptions/{sid}/operations/{oid}?{API}"
         self._http.get(path).raise_for_status()
         if action in ("ChangePlan", "ChangeQuantity", "Reinstate"):
@@ -166,9 +166,9 @@ class _Baseline:
         now = datetime.now(UTC)
         updated = dict(state) | {"LastOperationId": oid, "Version": self._seq[sid]}
         # Rows of the same shape and size as ours (the delivery row keeps the payload).
-        history = _HISTORY | {"PartitionKey": sid, "RowKey": codec.history_row(self._seq[sid]), "Action": action,
+        history = _HISTORY | {"PartitionKey": sid, "RowKey": keys.history_row(self._seq[sid]), "Action": action,
                               "OperationId": oid, "RecordedAt": now}
-        record = _DELIVERY | {"PartitionKey": sid, "RowKey": codec.delivery_row(oid), "Action": action,
+        record = _DELIVERY | {"PartitionKey": sid, "RowKey": keys.delivery_row(oid), "Action": action,
                               "OperationId": oid, "UpdatedAt": now, "Payload": operation["payload"]}
         self._table.submit_transaction([
             ("update", updated, {"mode": UpdateMode.REPLACE, "etag": state.metadata["etag"],

@@ -42,7 +42,7 @@ from lifecycle.domain.records import Commit
 from lifecycle.local.azurite import Azurite, find_executable
 from lifecycle.services.query import QueryService
 from lifecycle.services.query_filter import DEFAULT_LIMIT, parse_query
-from lifecycle.store import codec, index, table_service
+from lifecycle.store import codec, index, keys, table_service
 from lifecycle.store.table import TableSubscriptionStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,7 @@ def _measure(store: TableSubscriptionStore, service: TableServiceClient, tenants
     suspended = parse_query({"status": "Suspended"})
     suspended_50 = parse_query({"status": "Suspended", "limit": "50"})
     calls: dict[str, Callable[[], object]] = {
-        "point_read": lambda: table.get_entity(next(ids), codec.STATE_ROW),
+        "point_read": lambda: table.get_entity(next(ids), keys.STATE_ROW),
         "list_suspended": lambda: queries.subscriptions(suspended),
         "list_suspended_50": lambda: queries.subscriptions(suspended_50),
         "entitlements": lambda: queries.entitlements(next(tenant_cycle)),

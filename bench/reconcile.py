@@ -39,7 +39,7 @@ from lifecycle.domain.model import Status
 from lifecycle.local.azurite import Azurite, find_executable
 from lifecycle.parsing import parse_subscription
 from lifecycle.sandbox import Sandbox
-from lifecycle.store import codec
+from lifecycle.store import codec, keys
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES, ROUNDS, POINT_READS_AT = (10_000, 100_000), 2, 10_000
@@ -116,7 +116,7 @@ def _probe(table: Any, ids: list[str]) -> dict[str, float]:
     reads, commits = [], []
     for sid in ids:
         started = time.perf_counter()
-        state = table.get_entity(sid, codec.STATE_ROW)
+        state = table.get_entity(sid, keys.STATE_ROW)
         reads.append(time.perf_counter() - started)
         started = time.perf_counter()
         table.submit_transaction([("upsert", dict(state)), ("upsert", {"PartitionKey": sid, "RowKey": "probe"})])
@@ -163,7 +163,7 @@ def _baseline(settings: Any, _: str) -> Any:
     tokens, table = MsalTokenProvider(settings), _table(settings)
 
     def shard(number: int) -> int:
-        low, high = codec.shard_bounds(number, 16)
+        low, high = keys.shard_bounds(number, 16)
         query = " and ".join(["RowKey eq @row", *(["PartitionKey ge @low"] if low else []),
                               *(["PartitionKey lt @high"] if high else [])])
         found = table.query_entities(query, parameters={"row": "state", "low": low, "high": high},

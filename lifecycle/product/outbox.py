@@ -46,7 +46,7 @@ from lifecycle.product.backlog import DELIVERED, PENDING, Backlog, Listing, Outb
 from lifecycle.product.events import ProductEvent, build_event
 from lifecycle.product.outbox_rows import SEQ_END, SEQ_PREFIX, decode, encode
 from lifecycle.store import table_service
-from lifecycle.store.codec import escape_key, unescape_key
+from lifecycle.store.keys import escape_key, unescape_key
 from lifecycle.store.table_errors import translated as translated_store
 
 HEAD_ROW = "head"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lifecycle.product.backlog import OutboxEntry
-from lifecycle.store.codec import escape_key, unescape_key
+from lifecycle.store.keys import escape_key, unescape_key
 
 SEQ_PREFIX, SEQ_END = "seq|", "seq}"  # "}" follows "|": the exclusive upper bound of every event row
 

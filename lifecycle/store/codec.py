@@ -1,10 +1,9 @@
-"""Table entities <-> domain values, and the keys that lay one subscription out in one partition.
+"""Table entities <-> domain values, for the rows `keys` lays out in a subscription's partition.
 
-    PartitionKey = escape(subscription id)
-    RowKey "history|{inverted seq}"   one HistoryEntry; newest sorts first
-    RowKey "op|{escape(operation id)}" one DeliveryRecord
-    RowKey "state"                    the Subscription and Version (history entries so far);
-                                      a reconciliation scan reads SCAN_COLUMNS of it only
+    state     the Subscription and Version (history entries so far); a reconciliation
+              scan reads SCAN_COLUMNS of it only
+    history   one HistoryEntry each
+    op        one DeliveryRecord each
 
 Reconciliation's rows live in `ledger`, the ops index's in `index`; property conversions
 shared by all three in `properties`. Standard library only, so the in-memory fake can
@@ -15,7 +14,6 @@ mean None: the SDK omits None.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -27,59 +25,18 @@ from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome
 from lifecycle.domain.model import ChangeTimes, Status, Subscription, Term
 from lifecycle.domain.reconcile import waiting_since
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
+from lifecycle.store.keys import (
+    DELIVERY_PREFIX,
+    MAX_TRANSACTION_OPS,
+    STATE_ROW,
+    delivery_row,
+    escape_key,
+    history_row,
+    unescape_key,
+)
 from lifecycle.store.properties import aware, int_property, plain_int, utc, utc_or_none
 
 Entity = dict[str, Any]
-
-STATE_ROW = "state"
-HISTORY_PREFIX = "history|"
-HISTORY_END = "history}"  # "}" follows "|": the exclusive upper bound of every history row
-DELIVERY_PREFIX = "op|"
-DELIVERY_END = "op}"  # the exclusive upper bound of every delivery row
-MAX_TRANSACTION_OPS = 100  # the service's limit for one entity group transaction
-_SEQ_LIMIT = 10**10  # 10 digits of history per subscription is far beyond any real lifetime
-
-# Table keys forbid / \ # ? and control characters; "%" is escaped too so the mapping reverses.
-_FORBIDDEN = frozenset("/\\#?%") | frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
-
-
-_NEEDS_ESCAPE = re.compile("[" + re.escape("".join(sorted(_FORBIDDEN))) + "]")
-
-
-def escape_key(value: str) -> str:
-    """A string safe as a PartitionKey or RowKey; `unescape_key` reverses it."""
-    if _NEEDS_ESCAPE.search(value) is None:
-        return value  # the common case (GUIDs): one regex scan, on every read and write
-    return _NEEDS_ESCAPE.sub(lambda match: f"%{ord(match.group()):02X}", value)
-
-
-def unescape_key(value: str) -> str:
-    if "%" not in value:
-        return value
-    parts = value.split("%")
-    return parts[0] + "".join(chr(int(part[:2], 16)) + part[2:] for part in parts[1:])
-
-
-SHARD_DIGITS = "0123456789abcdef"  # subscription ids are GUIDs: their first hex digit spreads them evenly
-
-
-def shard_bounds(shard: int, shards: int) -> tuple[str | None, str | None]:
-    """The key range [low, high) of shard `shard` of `shards` (None: open); every key is in exactly one."""
-    if not 0 <= shard < shards <= len(SHARD_DIGITS):
-        raise ValueError(f"shard {shard} of {shards}: want 0 <= shard < shards <= {len(SHARD_DIGITS)}")
-    cuts = [SHARD_DIGITS[n * len(SHARD_DIGITS) // shards] for n in range(1, shards)]
-    return (None if shard == 0 else cuts[shard - 1]), (None if shard == shards - 1 else cuts[shard])
-
-
-def history_row(seq: int) -> str:
-    if not 0 < seq < _SEQ_LIMIT:
-        raise ValueError(f"history sequence {seq} out of range")
-    return f"{HISTORY_PREFIX}{_SEQ_LIMIT - seq:010d}"
-
-
-def delivery_row(operation_id: str) -> str:
-    return DELIVERY_PREFIX + escape_key(operation_id)
-
 
 @dataclass(frozen=True, slots=True)
 class CommitRows:

@@ -22,7 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.domain.records import DeliveryRecord, DeliveryStatus
-from lifecycle.store.codec import Entity, escape_key
+from lifecycle.store.codec import Entity
+from lifecycle.store.keys import escape_key
 from lifecycle.store.properties import aware, int_property, utc
 
 PARTITION = "failed"

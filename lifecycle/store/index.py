@@ -29,7 +29,8 @@ from typing import Any
 from lifecycle.domain.model import Subscription
 from lifecycle.domain.records import Snapshot
 from lifecycle.ports import Indexed, Lookup
-from lifecycle.store.codec import Entity, escape_key
+from lifecycle.store.codec import Entity
+from lifecycle.store.keys import escape_key
 from lifecycle.store.properties import plain_int
 
 TABLE_SUFFIX = "index"

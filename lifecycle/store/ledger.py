@@ -19,7 +19,8 @@ from typing import Any
 
 from lifecycle.domain.reconcile import Finding, FindingKind, Remedy
 from lifecycle.domain.reconcile_runs import RunRecord, RunStatus, Tombstone
-from lifecycle.store.codec import Entity, escape_key, unescape_key
+from lifecycle.store.codec import Entity
+from lifecycle.store.keys import escape_key, unescape_key
 from lifecycle.store.properties import MAX_TEXT, aware, utc, utc_or_none
 
 LEDGER_PARTITION = "%reconcile"

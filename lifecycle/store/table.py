@@ -26,7 +26,7 @@ from lifecycle.domain.model import Subscription
 from lifecycle.domain.reconcile_runs import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
 from lifecycle.ports import Hit, Lookup, Reindexed
-from lifecycle.store import codec, index, table_service
+from lifecycle.store import codec, index, keys, table_service
 from lifecycle.store.table_errors import translated
 from lifecycle.store.table_failed import TableFailedDeliveries
 from lifecycle.store.table_index import TableIndex
@@ -99,7 +99,7 @@ class TableSubscriptionStore:
     def load(self, subscription_id: str) -> Snapshot | None:
         with translated("load"):
             try:
-                entity = self._table().get_entity(codec.escape_key(subscription_id), codec.STATE_ROW)
+                entity = self._table().get_entity(keys.escape_key(subscription_id), keys.STATE_ROW)
             except ResourceNotFoundError:
                 return None
         subscription, version = codec.decode_state(entity)
@@ -128,7 +128,7 @@ class TableSubscriptionStore:
     def delivery(self, subscription_id: str, operation_id: str) -> DeliveryRecord | None:
         with translated("read delivery"):
             try:
-                entity = self._table().get_entity(codec.escape_key(subscription_id), codec.delivery_row(operation_id))
+                entity = self._table().get_entity(keys.escape_key(subscription_id), keys.delivery_row(operation_id))
             except ResourceNotFoundError:
                 return None
         return codec.decode_delivery(entity)
@@ -159,7 +159,7 @@ class TableSubscriptionStore:
     def history(self, subscription_id: str) -> list[HistoryEntry]:
         # History row keys are inverted sequence numbers, so key order is newest first.
         query = "PartitionKey eq @pk and RowKey ge @first and RowKey lt @end"
-        bounds = {"pk": codec.escape_key(subscription_id), "first": codec.HISTORY_PREFIX, "end": codec.HISTORY_END}
+        bounds = {"pk": keys.escape_key(subscription_id), "first": keys.HISTORY_PREFIX, "end": keys.HISTORY_END}
         with translated("read history"):
             entities = self._table().query_entities(query, parameters=bounds, results_per_page=self._page_size)
             return [codec.decode_history(entity) for entity in entities]
@@ -167,16 +167,16 @@ class TableSubscriptionStore:
     def subscriptions(self) -> Iterator[Subscription]:
         with translated("list subscriptions"):
             pages = self._table().query_entities(
-                "RowKey eq @row", parameters={"row": codec.STATE_ROW}, results_per_page=self._page_size
+                "RowKey eq @row", parameters={"row": keys.STATE_ROW}, results_per_page=self._page_size
             )
             for entity in pages:  # the SDK fetches the next page only when this one is used up
                 yield codec.decode_state(entity)[0]
 
     def fingerprints(self, shard: int, shards: int) -> Iterator[Fingerprinted]:
-        low, high = codec.shard_bounds(shard, shards)
+        low, high = keys.shard_bounds(shard, shards)
         query = " and ".join(["RowKey eq @row", *(["PartitionKey ge @low"] if low else []),
                               *(["PartitionKey lt @high"] if high else [])])
-        parameters = {"row": codec.STATE_ROW, "low": low, "high": high}
+        parameters = {"row": keys.STATE_ROW, "low": low, "high": high}
         with translated("list subscriptions"):
             # Only the columns a scan reads: the SDK's decoding of each property is most of a row's CPU.
             pages = self._table().query_entities(query, parameters=parameters, select=list(codec.SCAN_COLUMNS),
@@ -191,21 +191,21 @@ class TableSubscriptionStore:
         # No index fits: the state rows themselves, in subscription key order.
         with translated("list subscriptions"):
             pages = self._table().query_entities("RowKey eq @row and PartitionKey gt @after",
-                                                 parameters={"row": codec.STATE_ROW, "after": after},
+                                                 parameters={"row": keys.STATE_ROW, "after": after},
                                                  results_per_page=limit)
             entities = list(itertools.islice(pages, limit))
         return [Hit(entity["PartitionKey"], codec.decode_state(entity)[0]) for entity in entities]
 
     def reindex(self) -> Reindexed:
         with translated("reindex"):
-            states = self._table().query_entities("RowKey eq @row", parameters={"row": codec.STATE_ROW},
+            states = self._table().query_entities("RowKey eq @row", parameters={"row": keys.STATE_ROW},
                                                   results_per_page=self._page_size)
             fields = self._index.reindex((*codec.decode_state(entity), entity.metadata.get("timestamp"))
                                          for entity in states)
             # The one whole-table read besides the state rows: the service filters, we get the failures.
             failures = self._table().query_entities(
                 "RowKey ge @first and RowKey lt @end and Status eq @failed",
-                parameters={"first": codec.DELIVERY_PREFIX, "end": codec.DELIVERY_END,
+                parameters={"first": keys.DELIVERY_PREFIX, "end": keys.DELIVERY_END,
                             "failed": DeliveryStatus.FAILED.value},
                 results_per_page=self._page_size)
             written, removed = self._failed.reindex(codec.decode_delivery(entity) for entity in failures)

@@ -20,7 +20,7 @@ from lifecycle.domain.reconcile_runs import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
 from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.ports import Hit, Lookup, Reindexed
-from lifecycle.store import codec, failed, index, ledger
+from lifecycle.store import codec, failed, index, keys, ledger
 
 Entity = dict[str, Any]
 
@@ -57,8 +57,8 @@ class FakeSubscriptionStore:
     def load(self, subscription_id: str) -> Snapshot | None:
         with self._lock:
             self._check_available()
-            key = codec.escape_key(subscription_id)
-            entity = self._partitions.get(key, {}).get(codec.STATE_ROW)
+            key = keys.escape_key(subscription_id)
+            entity = self._partitions.get(key, {}).get(keys.STATE_ROW)
             if entity is None:
                 return None
             subscription, version = codec.decode_state(entity)
@@ -97,8 +97,8 @@ class FakeSubscriptionStore:
     def delivery(self, subscription_id: str, operation_id: str) -> DeliveryRecord | None:
         with self._lock:
             self._check_available()
-            partition = self._partitions.get(codec.escape_key(subscription_id), {})
-            entity = partition.get(codec.delivery_row(operation_id))
+            partition = self._partitions.get(keys.escape_key(subscription_id), {})
+            entity = partition.get(keys.delivery_row(operation_id))
             return None if entity is None else codec.decode_delivery(entity)
 
     def record_delivery(self, record: DeliveryRecord) -> DeliveryRecord:
@@ -151,24 +151,24 @@ class FakeSubscriptionStore:
     def history(self, subscription_id: str) -> list[HistoryEntry]:
         with self._lock:
             self._check_available()
-            partition = self._partitions.get(codec.escape_key(subscription_id), {})
-            keys = sorted(k for k in partition if codec.HISTORY_PREFIX <= k < codec.HISTORY_END)
-            return [codec.decode_history(partition[k]) for k in keys]
+            partition = self._partitions.get(keys.escape_key(subscription_id), {})
+            rows = sorted(k for k in partition if keys.HISTORY_PREFIX <= k < keys.HISTORY_END)
+            return [codec.decode_history(partition[k]) for k in rows]
 
     def subscriptions(self) -> Iterator[Subscription]:
         # A generator, like the table store's: nothing happens (not even a failure) until iterated.
         with self._lock:
             self._check_available()
-            states = [p[codec.STATE_ROW] for _, p in sorted(self._partitions.items()) if codec.STATE_ROW in p]
+            states = [p[keys.STATE_ROW] for _, p in sorted(self._partitions.items()) if keys.STATE_ROW in p]
         for entity in states:
             yield codec.decode_state(entity)[0]
 
     def fingerprints(self, shard: int, shards: int) -> Iterator[Fingerprinted]:
-        low, high = codec.shard_bounds(shard, shards)
+        low, high = keys.shard_bounds(shard, shards)
         with self._lock:
             self._check_available()
-            states = [p[codec.STATE_ROW] for k, p in sorted(self._partitions.items())
-                      if codec.STATE_ROW in p and (low is None or k >= low) and (high is None or k < high)]
+            states = [p[keys.STATE_ROW] for k, p in sorted(self._partitions.items())
+                      if keys.STATE_ROW in p and (low is None or k >= low) and (high is None or k < high)]
         for entity in states:  # as the table store selects them: a column the codec forgets is missing here too
             yield codec.decode_fingerprinted({name: entity[name] for name in codec.SCAN_COLUMNS if name in entity})
 
@@ -176,8 +176,8 @@ class FakeSubscriptionStore:
         with self._lock:
             self._check_available()
             if lookup is None:
-                keys = sorted(k for k, p in self._partitions.items() if k > after and codec.STATE_ROW in p)[:limit]
-                return [Hit(k, codec.decode_state(self._partitions[k][codec.STATE_ROW])[0]) for k in keys]
+                found = sorted(k for k, p in self._partitions.items() if k > after and keys.STATE_ROW in p)[:limit]
+                return [Hit(k, codec.decode_state(self._partitions[k][keys.STATE_ROW])[0]) for k in found]
             partition, upper = index.bounds(lookup)
             rows = self._index.get(partition, {})
             found = sorted(k for k in rows if k > after and (upper is None or k < upper))[:limit]
@@ -197,9 +197,9 @@ class FakeSubscriptionStore:
     def reindex(self) -> Reindexed:
         with self._lock:
             self._check_available()
-            states = [codec.decode_state(p[codec.STATE_ROW]) for p in self._partitions.values() if codec.STATE_ROW in p]
+            states = [codec.decode_state(p[keys.STATE_ROW]) for p in self._partitions.values() if keys.STATE_ROW in p]
             wanted = {key: (sub.id, version) for sub, version in states for key in index.keys(sub)}
-            written = {sub.id: self._state_written[codec.escape_key(sub.id)] for sub, _ in states}
+            written = {sub.id: self._state_written[keys.escape_key(sub.id)] for sub, _ in states}
             removed = 0
             for partition_key, rows in self._index.items():
                 if partition_key == failed.PARTITION:
@@ -220,7 +220,7 @@ class FakeSubscriptionStore:
 
     def _reindex_failed(self) -> tuple[int, int]:
         records = [codec.decode_delivery(row) for partition in self._partitions.values()
-                   for key, row in partition.items() if key.startswith(codec.DELIVERY_PREFIX)]
+                   for key, row in partition.items() if key.startswith(keys.DELIVERY_PREFIX)]
         wanted = {failed.key(r.subscription_id, r.operation_id): r for r in records if failed.needs_row(r)}
         rows = self._index.setdefault(failed.PARTITION, {})
         removed = 0
@@ -237,7 +237,7 @@ class FakeSubscriptionStore:
     def drop_index_row(self, subscription_id: str) -> int:
         """Lose every index row of one subscription, as a crash between commit and index write could."""
         with self._lock:
-            row = codec.escape_key(subscription_id)
+            row = keys.escape_key(subscription_id)
             lost = [(p, k) for p, rows in self._index.items() for k in rows if k == row or k.endswith("|" + row)]
             for partition_key, row_key in lost:
                 del self._index[partition_key][row_key]

@@ -9,35 +9,35 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lifecycle.domain.model import Subscription
-from lifecycle.store import codec
+from lifecycle.store import codec, keys
 
 FORBIDDEN_IN_KEYS = set("/\\#?") | {chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]}
 
 
 @given(st.text())
 def test_escaped_keys_unescape_to_the_original(value: str) -> None:
-    assert codec.unescape_key(codec.escape_key(value)) == value
+    assert keys.unescape_key(keys.escape_key(value)) == value
 
 
 @given(st.text())
 def test_escaped_keys_hold_no_character_tables_forbid(value: str) -> None:
-    assert not set(codec.escape_key(value)) & FORBIDDEN_IN_KEYS
+    assert not set(keys.escape_key(value)) & FORBIDDEN_IN_KEYS
 
 
 def test_plain_ids_are_kept_as_they_are() -> None:
-    assert codec.escape_key("6f1b2c3d-0000-4e5f-8a9b-ünï") == "6f1b2c3d-0000-4e5f-8a9b-ünï"
+    assert keys.escape_key("6f1b2c3d-0000-4e5f-8a9b-ünï") == "6f1b2c3d-0000-4e5f-8a9b-ünï"
 
 
 @given(st.integers(1, 10**10 - 2))
 def test_later_history_rows_sort_first(seq: int) -> None:
-    assert codec.history_row(seq + 1) < codec.history_row(seq)
+    assert keys.history_row(seq + 1) < keys.history_row(seq)
 
 
 def test_history_rows_sort_between_their_bounds_and_apart_from_other_rows() -> None:
-    row = codec.history_row(1)
-    assert codec.HISTORY_PREFIX <= row < codec.HISTORY_END
-    assert not codec.HISTORY_PREFIX <= codec.delivery_row("op") < codec.HISTORY_END
-    assert not codec.HISTORY_PREFIX <= codec.STATE_ROW < codec.HISTORY_END
+    row = keys.history_row(1)
+    assert keys.HISTORY_PREFIX <= row < keys.HISTORY_END
+    assert not keys.HISTORY_PREFIX <= keys.delivery_row("op") < keys.HISTORY_END
+    assert not keys.HISTORY_PREFIX <= keys.STATE_ROW < keys.HISTORY_END
 
 
 def test_quantities_beyond_int32_are_sent_as_int64() -> None:
