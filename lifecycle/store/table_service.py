@@ -4,10 +4,11 @@ One choice beyond the SDK's defaults. Its transport (requests) may look for prox
 CA-bundle variables in the environment, and when allowed it does so on every request,
 walking the whole environment twice. Measured on Azurite with 146 variables set (a
 Functions host sets dozens of its own besides every app setting), skipping the look took a
-point read's client CPU from 4.3 to 3.1 ms and an upsert's from 4.2 to 2.9 ms. On Linux
-those variables are the only place requests finds a proxy, so when none is set the look is
-skipped. (So is its look in ~/.netrc, whose credentials would only have replaced the
-SDK's own signature.) When one is set, the SDK reads them as before: a host
+point read's client CPU from 4.3 to 3.1 ms and an upsert's from 4.2 to 2.9 ms.
+
+On Linux those variables are the only place requests finds a proxy, so when none is set
+the look is skipped (and with it the look in ~/.netrc, whose credentials would only have
+replaced the SDK's own signature). When one is set, the SDK reads them as before: a host
 behind a proxy keeps its proxy. Elsewhere (a developer's macOS or Windows machine, whose
 system settings can name a proxy too) the SDK's default stands.
 """
