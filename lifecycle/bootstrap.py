@@ -29,6 +29,7 @@ from lifecycle.services.processing import ProcessingService
 from lifecycle.services.query import QueryService
 from lifecycle.services.reconcile import ReconcileService
 from lifecycle.settings import Settings, SettingsError, VetoDefault, WebhookAuth
+from lifecycle.store import table_service
 from lifecycle.store.table import TableSubscriptionStore
 from lifecycle.telemetry import Telemetry, TracedMarketplaceApi, TracedQueue, TracedStore
 from lifecycle.telemetry import configure as configure_telemetry
@@ -37,6 +38,8 @@ from lifecycle.webhook.authentication import WebhookAuthenticator
 from lifecycle.webhook.signing_keys import SigningKeys
 
 if TYPE_CHECKING:
+    from azure.data.tables import TableServiceClient
+
     from lifecycle.product.dispatcher import Dispatcher
     from lifecycle.product.outbox import TableOutbox
 
@@ -165,15 +168,8 @@ def _outbox(settings: Settings, clock: Clock, on_written: Callable[[str], None] 
     if not settings.product_events_url:
         return None
     from lifecycle.product.outbox import TableOutbox
-    from lifecycle.store import table_service
 
-    if settings.storage_connection_string:
-        service = table_service.from_connection_string(settings.storage_connection_string)
-    elif settings.storage_table_endpoint:
-        service = table_service.from_endpoint(settings.storage_table_endpoint, _azure_credential())
-    else:
-        raise SettingsError("set STORAGE_CONNECTION_STRING, or STORAGE_TABLE_ENDPOINT for managed identity")
-    return TableOutbox(service, settings.table_prefix, clock, on_written=on_written)
+    return TableOutbox(_table_service(settings), settings.table_prefix, clock, on_written=on_written)
 
 
 def _veto(settings: Settings, clock: Clock) -> ProductVeto | None:
@@ -186,12 +182,15 @@ def _veto(settings: Settings, clock: Clock) -> ProductVeto | None:
 
 
 def _store(settings: Settings) -> SubscriptionStore:
+    return TableSubscriptionStore(_table_service(settings), settings.table_prefix)
+
+
+def _table_service(settings: Settings) -> TableServiceClient:
+    """A client of the configured storage account: by connection string, else by managed identity."""
     if settings.storage_connection_string:
-        return TableSubscriptionStore.from_connection_string(settings.storage_connection_string, settings.table_prefix)
+        return table_service.from_connection_string(settings.storage_connection_string)
     if settings.storage_table_endpoint:
-        return TableSubscriptionStore.from_endpoint(
-            settings.storage_table_endpoint, _azure_credential(), settings.table_prefix
-        )
+        return table_service.from_endpoint(settings.storage_table_endpoint, _azure_credential())
     raise SettingsError("set STORAGE_CONNECTION_STRING, or STORAGE_TABLE_ENDPOINT for managed identity")
 
 
