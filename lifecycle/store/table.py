@@ -1,10 +1,11 @@
 """TableSubscriptionStore: the SubscriptionStore port on Azure Table Storage (or Azurite).
 
-`{prefix}subscriptions`, one partition per subscription (layout in `codec`), so a commit
-is one entity group transaction guarded by the state row's ETag; `{prefix}index`, the ops
-index (`index`, `table_index`) and the failed deliveries' rows (`failed`, `table_failed`),
-written around it; the runs, tombstones and leases of reconciliation (`ledger`,
-`table_ledger`). SDK errors are translated by `table_errors.translated` and nowhere else.
+`{prefix}subscriptions`, one partition per subscription (layout in `keys`, rows in
+`codec`), so a commit is one entity group transaction guarded by the state row's ETag;
+`{prefix}index`, the ops index (`index`, `table_index`) and the failed deliveries' rows
+(`failed`, `table_failed`), written around it; the runs, tombstones and leases of
+reconciliation (`ledger`, `table_ledger`). SDK errors are translated by
+`table_errors.translated` and nowhere else.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ asserted is where the request went, not how the client was configured.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -68,8 +69,6 @@ def proxy() -> Iterator[tuple[str, list[str]]]:
 
 @pytest.fixture
 def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
     for name in list(os.environ):
         if name.lower().endswith("_proxy") or name.upper() in {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}:
             monkeypatch.delenv(name)
