@@ -135,7 +135,7 @@ def worker() -> Worker:
         with _building:
             if not _built:
                 settings = Settings.from_env()
-                configure(settings.log_level, sink=settings.log_sink)
+                configure(settings.log_level, sink=settings.log_sink, library_level=settings.library_log_level)
                 traced = current_telemetry() if configure_telemetry(settings) else None
                 tried = _immediate_dispatch() if settings.product_events_url else None
                 _built.append(build(settings, telemetry=traced, on_product_event=tried))

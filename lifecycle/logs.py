@@ -5,6 +5,11 @@ Two sinks. Locally each line is printed to stderr. Under the Azure Functions hos
 child named like the structlog logger): the host captures stdlib logging, not stderr,
 and ships it to Application Insights' traces table with the line's level.
 
+Under the host the libraries' own loggers are held at LIBRARY_LOG_LEVEL (WARNING): the
+Python worker sets the root logger to INFO and ships every record, and at INFO the Azure
+SDK logs each request's URL and headers (several multi-line records per storage call) and
+httpx each marketplace call, none of it JSON; they cost CPU on every request too.
+
 Every line on an event's path carries subscription_id, operation_id, activity_id and
 action (bound by the services). A last line of defence drops values under keys that
 name secrets, and cuts long strings, so no token or whole payload reaches the logs.
@@ -44,11 +49,16 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
 
 
 ROOT_LOGGER = "lifecycle"
+LIBRARIES = ("azure", "httpx", "httpcore", "msal", "urllib3", "uamqp")  # loggers of what we call, not ours
 
 
 def configure(level: str = "INFO", *, json: bool | None = None, stream: TextIO | None = None,
-              sink: LogSink = LogSink.STDERR) -> None:
-    """Configure structlog once per process; JSON unless writing to a terminal."""
+              sink: LogSink = LogSink.STDERR, library_level: str = "WARNING") -> None:
+    """Configure structlog once per process; JSON unless writing to a terminal.
+
+    `library_level` applies under the host (`LogSink.LOGGING`) only: locally nothing ships
+    the libraries' records but Python's last-resort handler, which prints warnings anyway.
+    """
     stream = stream or sys.stderr
     to_logging = sink is LogSink.LOGGING
     use_json = to_logging or ((not stream.isatty()) if json is None else json)
@@ -56,6 +66,8 @@ def configure(level: str = "INFO", *, json: bool | None = None, stream: TextIO |
     factory: Any = _stdlib_logger if to_logging else structlog.PrintLoggerFactory(stream)
     if to_logging:
         logging.getLogger(ROOT_LOGGER).setLevel(level.upper())  # the host's root level may be higher
+        for library in LIBRARIES:
+            logging.getLogger(library).setLevel(library_level.upper())
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

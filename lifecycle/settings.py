@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 MARKETPLACE_API_APP_ID = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """The Fulfillment API's own Entra app id: the token audience, and the webhook's azp/appid."""
 
 
@@ -88,6 +89,7 @@ class Settings:
     product_retry_max_seconds: float = 600.0  # a failing event is retried at most this far apart
     ops_api_key: str = ""  # the local ops API's key (Azure checks its own function keys); empty: no access
     log_level: str = "INFO"
+    library_log_level: str = "WARNING"  # the Azure SDK's, httpx's and MSAL's loggers under the Functions host
     log_sink: LogSink = LogSink.STDERR
     applicationinsights_connection_string: str = ""  # unset: no telemetry is configured, nothing is sent
 
@@ -115,6 +117,12 @@ class Settings:
                 return float(raw)
             except ValueError:
                 raise SettingsError(f"{name}={raw!r} is not a number") from None
+
+        def level(name: str, default: str) -> str:
+            value = text(name, default).upper()
+            if value not in LOG_LEVELS:
+                raise SettingsError(f"{name}={value!r}: use one of {', '.join(LOG_LEVELS)}")
+            return value
 
         mode = text("WEBHOOK_AUTH", defaults.webhook_auth.value).lower()
         if mode not in {m.value for m in WebhookAuth}:
@@ -171,7 +179,8 @@ class Settings:
             product_veto_default=VetoDefault(veto_default),
             product_retry_max_seconds=number("PRODUCT_RETRY_MAX_SECONDS", defaults.product_retry_max_seconds),
             ops_api_key=env.get("OPS_API_KEY", "").strip(),
-            log_level=text("LOG_LEVEL", defaults.log_level).upper(),
+            log_level=level("LOG_LEVEL", defaults.log_level),
+            library_log_level=level("LIBRARY_LOG_LEVEL", defaults.library_log_level),
             log_sink=LogSink(sink),
             applicationinsights_connection_string=text("APPLICATIONINSIGHTS_CONNECTION_STRING", ""),
         )
@@ -213,6 +222,7 @@ class Settings:
             "PRODUCT_VETO_DEFAULT": self.product_veto_default.value,
             "PRODUCT_RETRY_MAX_SECONDS": f"{self.product_retry_max_seconds:g}",
             "LOG_LEVEL": self.log_level,
+            "LIBRARY_LOG_LEVEL": self.library_log_level,
             "LOG_SINK": self.log_sink.value,
             "APPLICATIONINSIGHTS_CONNECTION_STRING": self.applicationinsights_connection_string,
         }

@@ -52,3 +52,17 @@ def test_the_new_settings_survive_a_round_trip_through_the_environment() -> None
     assert again.managed_identity_client_id == "mi"
     assert again.log_sink is LogSink.LOGGING
     assert again.applicationinsights_connection_string == "InstrumentationKey=abc"
+
+
+def test_log_levels_default_to_info_for_ours_and_warning_for_the_libraries() -> None:
+    settings = Settings.from_env({})
+    assert (settings.log_level, settings.library_log_level) == ("INFO", "WARNING")
+    settings = Settings.from_env({"LOG_LEVEL": "debug", "LIBRARY_LOG_LEVEL": " info "})
+    assert (settings.log_level, settings.library_log_level) == ("DEBUG", "INFO")
+    assert Settings.from_env(settings.to_env()).library_log_level == "INFO"
+
+
+@pytest.mark.parametrize("name", ["LOG_LEVEL", "LIBRARY_LOG_LEVEL"])
+def test_an_unknown_log_level_is_refused_with_the_levels_there_are(name: str) -> None:
+    with pytest.raises(SettingsError, match=rf"{name}='VERBOSE': use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"):
+        Settings.from_env({name: "verbose"})
