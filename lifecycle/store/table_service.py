@@ -8,9 +8,12 @@ point read's client CPU from 4.3 to 3.1 ms and an upsert's from 4.2 to 2.9 ms.
 
 On Linux those variables are the only place requests finds a proxy, so when none is set
 the look is skipped (and with it the look in ~/.netrc, whose credentials would only have
-replaced the SDK's own signature). When one is set, the SDK reads them as before: a host
-behind a proxy keeps its proxy. Elsewhere (a developer's macOS or Windows machine, whose
-system settings can name a proxy too) the SDK's default stands.
+replaced the SDK's own signature). A CA bundle named there (`REQUESTS_CA_BUNDLE`, else
+`CURL_CA_BUNDLE`, as requests reads them) is read once here and given to the client, so a
+host that sets one keeps it without the look. When a proxy variable is set, the SDK reads
+the environment as before: a host behind a proxy keeps its proxy and its exceptions
+(`NO_PROXY`). Elsewhere (a developer's macOS or Windows machine, whose system settings can
+name a proxy too) the SDK's default stands.
 """
 
 from __future__ import annotations
@@ -23,21 +26,23 @@ from typing import Any
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential, TokenCredential
 from azure.data.tables import TableServiceClient
 
-# What requests reads from the environment besides the proxies (`*_proxy`, any case).
-_CA_BUNDLES = frozenset({"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"})
+# What requests reads from the environment besides the proxies (`*_proxy`, any case), first found first.
+_CA_BUNDLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 Credential = TokenCredential | AzureNamedKeyCredential | AzureSasCredential
 
 
 def environment_options(environ: Mapping[str, str] | None = None, platform: str | None = None) -> dict[str, Any]:
-    """The client options that skip the per-request environment look, when it can find nothing."""
+    """The client options that skip the per-request environment look when no proxy is set (with
+    the CA bundle the look would have found, if any); none, the SDK's default, otherwise."""
     environ = os.environ if environ is None else environ
     platform = sys.platform if platform is None else platform
     if platform != "linux":
         return {}
-    if any(name.lower().endswith("_proxy") or name.upper() in _CA_BUNDLES for name in environ):
+    if any(name.lower().endswith("_proxy") for name in environ):
         return {}
-    return {"use_env_settings": False}
+    bundle = next((environ[name] for name in _CA_BUNDLES if environ.get(name)), None)
+    return {"use_env_settings": False} | ({} if bundle is None else {"connection_verify": bundle})
 
 
 def from_connection_string(conn: str, **options: Any) -> TableServiceClient:

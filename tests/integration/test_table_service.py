@@ -12,11 +12,14 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from lifecycle.errors import StorageUnavailable
 from lifecycle.local.azurite import connection_string
+from lifecycle.sandbox.httpd import LoopbackServer
+from lifecycle.sandbox.tls import self_signed
 from lifecycle.store.table import TableSubscriptionStore
 from lifecycle.store.table_service import environment_options
 
@@ -27,10 +30,16 @@ def test_on_linux_without_proxy_or_ca_variables_the_environment_look_is_skipped(
     assert environment_options({"PATH": "/usr/bin", "FUNCTIONS_WORKER_RUNTIME": "python"}, "linux") == SKIPPED
 
 
-@pytest.mark.parametrize("name", ["HTTPS_PROXY", "http_proxy", "ALL_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE",
-                                  "curl_ca_bundle"])
-def test_any_proxy_or_ca_variable_keeps_the_sdk_reading_them(name: str) -> None:
-    assert environment_options({name: "http://127.0.0.1:3128"}, "linux") == {}
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "http_proxy", "ALL_PROXY", "no_proxy"])
+def test_any_proxy_variable_keeps_the_sdk_reading_them(name: str) -> None:
+    assert environment_options({name: "http://127.0.0.1:3128", "REQUESTS_CA_BUNDLE": "/ca.pem"}, "linux") == {}
+
+
+def test_a_ca_bundle_variable_is_read_once_and_given_to_the_client_as_requests_would_pick_it() -> None:
+    assert environment_options({"CURL_CA_BUNDLE": "/curl.pem"}, "linux") == SKIPPED | {"connection_verify": "/curl.pem"}
+    both = {"CURL_CA_BUNDLE": "/curl.pem", "REQUESTS_CA_BUNDLE": "/requests.pem"}
+    assert environment_options(both, "linux") == SKIPPED | {"connection_verify": "/requests.pem"}
+    assert environment_options({"REQUESTS_CA_BUNDLE": ""}, "linux") == SKIPPED  # empty: requests ignores it too
 
 
 @pytest.mark.parametrize("platform", ["darwin", "win32"])
@@ -111,3 +120,39 @@ def test_without_proxy_variables_the_store_no_longer_reads_the_environment_per_r
         with pytest.raises(StorageUnavailable, match="unreachable"):
             store.load("sub-1")
     assert seen == []
+
+
+@pytest.fixture
+def tls_stand_in(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
+    """A loopback HTTPS server with a certificate of its own (the one trust anchor), recording each request."""
+    certificate = self_signed(tmp_path)
+    seen: list[str] = []
+    server = LoopbackServer(type("Recording", (_Proxy,), {"seen": seen}), ssl_context=certificate.server_context())
+    server.start()
+    try:
+        yield server.port, certificate.cert_path, seen
+    finally:
+        server.stop()
+
+
+def _tls_store(port: int) -> TableSubscriptionStore:
+    endpoint = connection_string(port).replace("http://", "https://")
+    return TableSubscriptionStore.from_connection_string(endpoint, retry_total=0, connection_timeout=2)
+
+
+@pytest.mark.usefixtures("no_proxy_variables")
+def test_a_ca_bundle_set_in_the_environment_is_trusted_without_the_per_request_look(
+    tls_stand_in: tuple[int, Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, ca_bundle, seen = tls_stand_in
+    with _tls_store(port) as store, pytest.raises(StorageUnavailable):
+        store.load("sub-1")
+    assert seen == []  # the stand-in's certificate is trusted by nothing yet: no request got through
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca_bundle))
+    with _tls_store(port) as store:
+        assert environment_options()["connection_verify"] == str(ca_bundle)
+        with pytest.raises(StorageUnavailable):  # the stand-in answers 502
+            store.load("sub-1")
+    assert len(seen) == 1
+    assert seen[0].startswith("POST /devstoreaccount1/Tables")
