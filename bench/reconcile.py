@@ -12,7 +12,10 @@ peak RSS is that process's own VmHWM (see `_phase` for why not ru_maxrss):
     ours        `worker.reconcile.run()`: the same, and the 1% repaired (a read and a transaction each)
     pointreads  the design not taken: page the API, one point read per listed subscription
 
-Baseline and ours alternate; the drift is laid again before each real run. Seeding uses one
+Baseline and ours alternate; the drift is laid again before each real run. Each phase's CPU
+is split three ways: the phase's own process, Azurite's (its node process, from /proc), and
+the sandbox's (this parent process, which serves the API and otherwise waits). On 2 CPUs the
+three compete, so where a phase's extra wall time went shows there. Seeding uses one
 request per row on 16 threads: an entity group transaction cannot span partitions, and each
 subscription is its own partition. Azurite's own cost per point read and per transaction is
 timed at each size, since our repairs are made of them.
@@ -55,11 +58,12 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with Azurite(find_executable(ROOT)) as azurite:
         for size in sizes:
-            figures[str(size)] = _measure(azurite.connection_string, size)
+            assert azurite.pid is not None
+            figures[str(size)] = _measure(azurite.connection_string, size, azurite.pid)
     return _report(figures)
 
 
-def _measure(connection: str, size: int) -> dict[str, Any]:
+def _measure(connection: str, size: int, azurite_pid: int) -> dict[str, Any]:
     from azure.data.tables import TableServiceClient
 
     with Sandbox(auto_accept_seconds=None) as sandbox, TableServiceClient.from_connection_string(connection) as svc:
@@ -75,14 +79,14 @@ def _measure(connection: str, size: int) -> dict[str, Any]:
         seeded = time.perf_counter() - started
         env = sandbox.settings_env() | {"STORAGE_CONNECTION_STRING": connection, "TABLE_PREFIX": prefix}
         phases: dict[str, list[dict[str, Any]]] = {"baseline": [], "ours_dry": [], "ours": []}
-        phases["ours_dry"].append(_child("ours_dry", env))
+        phases["ours_dry"].append(_child("ours_dry", env, azurite_pid))
         for round_number in range(ROUNDS):
             if round_number:
                 _lay(table, rows, drift, fresh=False)
             for phase in ("baseline", "ours") if round_number % 2 == 0 else ("ours", "baseline"):
-                phases[phase].append(_child(phase, env))
+                phases[phase].append(_child(phase, env, azurite_pid))
         if size == POINT_READS_AT:
-            phases["pointreads"] = [_child("pointreads", env)]
+            phases["pointreads"] = [_child("pointreads", env, azurite_pid)]
         expected = {KINDS[name]: len(ids) for name, ids in drift.items()}
         for ours in phases["ours"] + phases["ours_dry"]:
             assert ours["counts"] == expected, (ours, expected)
@@ -126,13 +130,24 @@ def _probe(table: Any, ids: list[str]) -> dict[str, float]:
             "transaction": round(statistics.median(commits) * 1000, 1)}
 
 
-def _child(phase: str, env: dict[str, str]) -> dict[str, Any]:
+def _child(phase: str, env: dict[str, str], azurite_pid: int) -> dict[str, Any]:
+    azurite_before, sandbox_before = _process_cpu(azurite_pid), time.process_time()
     done = subprocess.run([sys.executable, "-m", "bench.reconcile", phase], input=json.dumps(env), cwd=ROOT,
                           capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if done.returncode != 0:
         raise RuntimeError(f"{phase} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    # Around the whole child (start-up included): Azurite and the sandbox idle while it imports.
+    result["azurite_cpu_s"] = round(_process_cpu(azurite_pid) - azurite_before, 2)
+    result["sandbox_cpu_s"] = round(time.process_time() - sandbox_before, 2)
     return result
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of another process so far (Linux)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the measured phases, each in a process of its own -------------------------------------------
@@ -146,12 +161,12 @@ def _phase(phase: str, env: dict[str, str]) -> dict[str, Any]:
     settings = Settings.from_env(env)
     work = {"baseline": _baseline, "ours": _ours, "ours_dry": _ours, "pointreads": _point_reads}[phase](settings, phase)
     start_rss = _status_mb("VmRSS")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = work()
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec, so
     # a child of this parent (which holds the whole sandbox) would report the parent's size.
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(_status_mb("VmHWM"), 1),
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(_status_mb("VmHWM"), 1),
             "start_rss_mb": round(start_rss, 1), **result}
 
 
@@ -252,11 +267,14 @@ def _report(figures: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for size, measured in figures.items():
         runs = {phase: measured[phase] for phase in ("baseline", "ours_dry", "ours", "pointreads") if phase in measured}
-        best = {phase: min(p["wall_s"] for p in results) for phase, results in runs.items()}
+        fastest = {phase: min(results, key=lambda p: float(p["wall_s"])) for phase, results in runs.items()}
+        best = {phase: float(run["wall_s"]) for phase, run in fastest.items()}
         peak = {phase: max(p["peak_rss_mb"] for p in results) for phase, results in runs.items()}
         ratio, dry = best["ours"] / best["baseline"], best["ours_dry"] / best["baseline"]
-        summary[size] = {"seconds": best, "peak_rss_mb": peak, "ratio": round(ratio, 3), "dry_ratio": round(dry, 3),
-                         "azurite_ms": measured["azurite_ms"]}
+        cpu = {phase: {"process": run["cpu_s"], "azurite": run["azurite_cpu_s"], "sandbox": run["sandbox_cpu_s"]}
+               for phase, run in fastest.items()}
+        summary[size] = {"seconds": best, "cpu_s": cpu, "peak_rss_mb": peak, "ratio": round(ratio, 3),
+                         "dry_ratio": round(dry, 3), "azurite_ms": measured["azurite_ms"]}
         label, probe = f"{int(size):,}", measured["azurite_ms"]
         rows += [
             (f"{label}: ours / baseline",
@@ -264,6 +282,9 @@ def _report(figures: dict[str, Any]) -> dict[str, Any]:
             (f"{label}: ours dry run (no writes) / baseline", f"{best['ours_dry']:.1f} s = {dry:.2f}x", ""),
             (f"{label}: peak RSS ours / dry / baseline",
              f"{peak['ours']:.0f} / {peak['ours_dry']:.0f} / {peak['baseline']:.0f} MB", "< 300 MB"),
+            (f"{label}: CPU s, process / Azurite / sandbox: ours", _cpu(fastest["ours"]), ""),
+            (f"{label}:   dry run", _cpu(fastest["ours_dry"]), ""),
+            (f"{label}:   baseline", _cpu(fastest["baseline"]), ""),
             (f"{label}: drifted, repaired", f"{measured['drifted']}, {measured['ours'][0]['repaired']}", ""),
             (f"{label}: Azurite point read / transaction", f"{probe['point_read']} / {probe['transaction']} ms", ""),
         ]
@@ -278,6 +299,10 @@ def _report(figures: dict[str, Any]) -> dict[str, Any]:
                      "<= 12x"))
     write("reconcile", {"summary": summary, "runs": figures}, rows)
     return summary
+
+
+def _cpu(run: dict[str, Any]) -> str:
+    return f"{run['cpu_s']:.1f} / {run['azurite_cpu_s']:.1f} / {run['sandbox_cpu_s']:.1f}"
 
 
 if __name__ == "__main__":
