@@ -27,11 +27,11 @@ README's lifecycle diagram is generated from TABLE by `mermaid()`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from lifecycle.domain.events import Action, ChangePlan, ChangeQuantity, Event, Source, UnknownAction
+from lifecycle.domain.changes import ASPECT, adopt, apply_event, mark
+from lifecycle.domain.events import Action, Event, Source, UnknownAction
 from lifecycle.domain.history import (
     Acknowledge,
     ChangeKind,
@@ -42,7 +42,7 @@ from lifecycle.domain.history import (
     RecordHistory,
     diff,
 )
-from lifecycle.domain.model import ChangeTimes, OperationStatus, Status, Subscription
+from lifecycle.domain.model import OperationStatus, Status, Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +70,6 @@ ACKNOWLEDGED = frozenset({Action.CHANGE_PLAN, Action.CHANGE_QUANTITY, Action.REI
 """Actions whose pending operation we answer with PATCH Success/Failure."""
 
 PENDING = frozenset({OperationStatus.NOT_STARTED, OperationStatus.IN_PROGRESS})
-
-ASPECT = {
-    Action.CHANGE_PLAN: "plan",
-    Action.CHANGE_QUANTITY: "quantity",
-    Action.RENEW: "term",
-    Action.SUSPEND: "status",
-    Action.REINSTATE: "status",
-    Action.UNSUBSCRIBE: "status",
-    Action.ACTIVATE: "status",
-}
-"""Which aspect of a subscription each action changes (the field of ChangeTimes)."""
 
 OUTCOME_OF = {action: transition for (_, action), transition in TABLE.items()}
 """Each action's target status and change kind (the same from every status it is legal in)."""
@@ -124,7 +113,7 @@ def decide(state: Subscription | None, delivery: Delivery, now: datetime) -> Dec
 
 def _decide_pending(state: Subscription | None, delivery: Delivery, now: datetime) -> Decision:
     event = delivery.event
-    base = state if delivery.truth is None else _adopt(state, delivery.truth, event.timestamp)
+    base = state if delivery.truth is None else adopt(state, delivery.truth, event.timestamp)
     assert base is not None  # decide asked for the truth when there is no state
     transition = TABLE.get((base.status, event.action))
     if transition is None:
@@ -135,7 +124,8 @@ def _decide_pending(state: Subscription | None, delivery: Delivery, now: datetim
             # The truth already shows this change (the marketplace accepted it between our read
             # of the operation and of the subscription): confirm it, never refuse what happened.
             leading: tuple[Effect, ...] = (Acknowledge(event.operation_id, True),)
-            return _changed(Outcome.APPLIED, state, _apply(base, event, None), delivery, now, target.change, leading)
+            confirmed = apply_event(base, event, None)
+            return _changed(Outcome.APPLIED, state, confirmed, delivery, now, target.change, leading)
         reason = f"{event.action.value} is not allowed while {base.status.value}"
         explained = _explained(Outcome.ILLEGAL, base, delivery, now, reason, before=state)
         return replace(explained, effects=(Acknowledge(event.operation_id, False), *explained.effects))
@@ -143,7 +133,7 @@ def _decide_pending(state: Subscription | None, delivery: Delivery, now: datetim
     if base is not state:
         # Two entries when the truth had moved: what we had missed, then the change itself.
         leading += _changed(Outcome.RESYNCED, state, base, delivery, now, ChangeKind.RESYNCED).effects
-    new = _apply(base, event, transition.to)
+    new = apply_event(base, event, transition.to)
     return _changed(Outcome.APPLIED, base, new, delivery, now, transition.change, leading)
 
 
@@ -151,7 +141,7 @@ def _decide_final(state: Subscription | None, delivery: Delivery, now: datetime)
     event = delivery.event
     if state is None:
         assert delivery.truth is not None  # decide asked for it
-        first = _mark(_adopt(None, delivery.truth, event.timestamp), event)
+        first = mark(adopt(None, delivery.truth, event.timestamp), event)
         return _changed(Outcome.RESYNCED, None, first, delivery, now, ChangeKind.RESYNCED)
     aspect = ASPECT[event.action]
     last = getattr(state.changed_at, aspect)
@@ -164,77 +154,9 @@ def _decide_final(state: Subscription | None, delivery: Delivery, now: datetime)
         if delivery.truth is None:
             return Decision(Outcome.NEEDS_TRUTH, state, reason="Renew takes the new term from the marketplace")
         renewed = replace(state, term=delivery.truth.term, is_free_trial=delivery.truth.is_free_trial)
-        return _changed(Outcome.APPLIED, state, _apply(renewed, event, None), delivery, now, outcome.change)
-    new = _apply(state, event, outcome.to if aspect == "status" else None)
+        return _changed(Outcome.APPLIED, state, apply_event(renewed, event, None), delivery, now, outcome.change)
+    new = apply_event(state, event, outcome.to if aspect == "status" else None)
     return _changed(Outcome.APPLIED, state, new, delivery, now, outcome.change)
-
-
-def _apply(state: Subscription, event: Event, status: Status | None) -> Subscription:
-    """The event's change to its aspect, stamped and marked as the last operation applied."""
-    changes: dict[str, object] = _marks(state, event)
-    aspect = ASPECT[event.action]
-    if status is not None:
-        changes["status"] = status
-    if isinstance(event, ChangePlan) and event.plan_id:
-        changes["plan_id"] = event.plan_id
-    elif isinstance(event, ChangeQuantity) and event.quantity is not None:
-        changes["quantity"] = event.quantity
-    if event.timestamp is not None:
-        changes["changed_at"] = _STAMP[aspect](state.changed_at, event.timestamp)
-    return _evolve(state, changes)
-
-
-def _adopt(state: Subscription | None, truth: Subscription, seen: datetime | None) -> Subscription:
-    """The truth's values, every aspect stamped `seen`, with our bookkeeping of what was applied."""
-    if state is None:
-        return replace(truth, changed_at=ChangeTimes(status=seen, plan=seen, quantity=seen, term=seen))
-    times = state.changed_at
-    return replace(
-        truth,
-        last_operation_id=state.last_operation_id,
-        last_operation_at=state.last_operation_at,
-        changed_at=ChangeTimes(
-            status=_later(times.status, seen),
-            plan=_later(times.plan, seen),
-            quantity=_later(times.quantity, seen),
-            term=_later(times.term, seen),
-        ),
-    )
-
-
-def _later(known: datetime | None, seen: datetime | None) -> datetime | None:
-    if known is None or seen is None:
-        return known or seen
-    return max(known, seen)
-
-
-def _mark(state: Subscription, event: Event) -> Subscription:
-    return _evolve(state, _marks(state, event))
-
-
-def _marks(state: Subscription, event: Event) -> dict[str, object]:
-    newest = state.last_operation_at
-    if event.timestamp is not None and (newest is None or event.timestamp >= newest):
-        newest = event.timestamp
-    return {"last_operation_id": event.operation_id, "last_operation_at": newest}
-
-
-_STAMP: dict[str, Callable[[ChangeTimes, datetime], ChangeTimes]] = {
-    "status": lambda t, at: ChangeTimes(at, t.plan, t.quantity, t.term),
-    "plan": lambda t, at: ChangeTimes(t.status, at, t.quantity, t.term),
-    "quantity": lambda t, at: ChangeTimes(t.status, t.plan, at, t.term),
-    "term": lambda t, at: ChangeTimes(t.status, t.plan, t.quantity, at),
-}
-"""One aspect's new time; spelled out because `replace` is the slow part of the hot path."""
-
-_FIELDS = tuple(f.name for f in fields(Subscription))
-
-
-def _evolve(state: Subscription, changes: dict[str, object]) -> Subscription:
-    """`dataclasses.replace` without its per-call field introspection: a third cheaper on the hot path."""
-    values: dict[str, object] = {name: getattr(state, name) for name in _FIELDS}
-    values.update(changes)
-    return Subscription(**values)  # type: ignore[arg-type]
 
 
 def _changed(

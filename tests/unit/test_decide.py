@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from lifecycle.domain.changes import ASPECT
 from lifecycle.domain.events import Action, Event, Source, UnknownAction
 from lifecycle.domain.history import Acknowledge, ChangeKind, NotifyProduct, Outcome, RecordHistory
-from lifecycle.domain.lifecycle import ACKNOWLEDGED, ASPECT, OUTCOME_OF, TABLE, Decision, Delivery, decide, mermaid
+from lifecycle.domain.lifecycle import ACKNOWLEDGED, OUTCOME_OF, TABLE, Decision, Delivery, decide, mermaid
 from lifecycle.domain.model import ChangeTimes, OperationStatus, Status, Term
 from tests.unit.builders import T0, event, later, subscription
 

@@ -1,8 +1,4 @@
-"""Ports: one small Protocol per outside system. Adapters are named for their technology.
-
-Fakes for unit tests live in the `tests/fakes` package; contract tests hold each fake to the
-same assertions as its real adapter.
-"""
+"""The store port: subscription state, history, delivery records, reconciliation's records, the ops index."""
 
 from __future__ import annotations
 
@@ -10,20 +6,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
-from lifecycle.domain.events import ChangePlan, ChangeQuantity
-from lifecycle.domain.fingerprint import Fingerprinted, Listed
-from lifecycle.domain.history import ChangeKind, HistoryEntry
-from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
+from lifecycle.domain.fingerprint import Fingerprinted
+from lifecycle.domain.history import HistoryEntry
+from lifecycle.domain.model import Subscription
 from lifecycle.domain.reconcile_runs import RunRecord, Tombstone
 from lifecycle.domain.records import Commit, DeliveryRecord, Snapshot
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """The current time, timezone-aware UTC."""
-        ...
 
 
 class Indexed(StrEnum):
@@ -157,110 +146,4 @@ class SubscriptionStore(Protocol):
 
     def reindex(self) -> Reindexed:
         """Rebuild the index from the state rows: write missing rows, remove stale ones."""
-        ...
-
-
-class MarketplaceApi(Protocol):
-    """The SaaS Fulfillment API v2. Errors come from the tree in `lifecycle.errors`."""
-
-    def resolve(self, marketplace_token: str) -> ResolvedPurchase: ...
-
-    def activate(self, subscription_id: str, plan_id: str, quantity: int | None = None) -> None: ...
-
-    def list_subscriptions(self) -> Iterator[list[Listed]]:
-        """Page by page, following `@nextLink` until it is absent; each item is fingerprinted
-        and checked as it is read, and parsed whole only when asked (`Listed.parse`)."""
-        ...
-
-    def get_subscription(self, subscription_id: str) -> Subscription: ...
-
-    def list_available_plans(self, subscription_id: str) -> list[Plan]: ...
-
-    def change_plan(self, subscription_id: str, plan_id: str) -> str:
-        """PATCH the plan; the operation id from `Operation-Location`."""
-        ...
-
-    def change_quantity(self, subscription_id: str, quantity: int) -> str: ...
-
-    def delete_subscription(self, subscription_id: str) -> str: ...
-
-    def list_operations(self, subscription_id: str) -> list[Operation]: ...
-
-    def get_operation(self, subscription_id: str, operation_id: str) -> Operation: ...
-
-    def update_operation(self, subscription_id: str, operation_id: str, *, success: bool) -> None: ...
-
-
-class Product(Protocol):
-    """The publisher's own SaaS product, told of every applied change."""
-
-    def notify(self, change: ChangeKind, subscription: Subscription, *, operation_id: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ProductAnswer:
-    """The product's verdict on a proposed plan or quantity change."""
-
-    accept: bool
-    reason: str = ""
-
-
-class ProductVeto(Protocol):
-    """The publisher's product, asked inside the webhook's window whether it accepts a change."""
-
-    def review(
-        self, event: ChangePlan | ChangeQuantity, subscription: Subscription, *, timeout: float
-    ) -> ProductAnswer:
-        """Its answer within `timeout` seconds, or the configured default; never raises."""
-        ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueueMessage:
-    """A delivery on its way to the processor: session = subscription, id = operation.
-
-    The body is the webhook's JSON as received, so the processor parses exactly what the
-    marketplace sent. `attempt` counts our own delayed re-sends (not broker redeliveries).
-    """
-
-    session_id: str
-    message_id: str
-    body: str
-    scheduled_at: datetime | None = None
-    attempt: int = 1
-    source: str = "webhook"
-
-
-class Queue(Protocol):
-    """Where the webhook puts deliveries for the processor (Service Bus in Azure)."""
-
-    def send(self, message: QueueMessage) -> None:
-        """Enqueue durably; a message id seen within the duplicate window is dropped. QueueUnavailable on failure."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A delivery the queue gave up on: the message as it was, why, and how often it was delivered."""
-
-    message: QueueMessage
-    reason: str
-    delivery_count: int
-    enqueued_at: datetime
-
-
-@runtime_checkable  # the composition root asks whether the queue it built keeps readable dead letters
-class DeadLetters(Protocol):
-    """The queue's dead letters, and sending them back (Service Bus's dead-letter sub-queue, locally LocalQueue).
-
-    A replay goes through the same idempotent processing as any delivery, as source
-    "replay": one already applied changes nothing. QueueUnavailable when the queue fails.
-    """
-
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """The oldest `limit` dead letters, oldest first."""
-        ...
-
-    def replay(self, message_id: str) -> bool:
-        """Send dead letter `message_id` back to the queue with source "replay"; False if there is none."""
         ...
