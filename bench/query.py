@@ -12,6 +12,8 @@ entries through real commits. Then, interleaved, each measured ROUNDS times:
     history         one subscription's 20 history entries
 
 Goal: each query's p99 within 20x of the point read's p99. Size: `python -m bench.query 5000`.
+Beside each figure, the mean CPU per call of this process (the client, its reader threads
+included) and of Azurite: on 2 CPUs a page waits on whichever of the two it needs more.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 from azure.core.exceptions import ServiceResponseError
 from azure.data.tables import TableServiceClient
 
+from bench.cpu import process_cpu
 from bench.report import write
 from lifecycle.clock import SystemClock
 from lifecycle.domain.events import Action, Source
@@ -60,8 +63,9 @@ def run(size: int = SIZE) -> dict[str, Any]:
             started = time.perf_counter()
             tenants, followed = _seed(store, service, size)
             seeded = time.perf_counter() - started
-            timings = _measure(store, service, tenants, followed)
-    return _report(size, seeded, timings)
+            assert azurite.pid is not None
+            timings, cpu = _measure(store, service, tenants, followed, azurite.pid)
+    return _report(size, seeded, timings, cpu)
 
 
 def _subscriptions(size: int, rng: random.Random) -> list[Subscription]:
@@ -125,8 +129,12 @@ def _again(write: Callable[[], object], attempts: int = 5) -> None:
             time.sleep(0.2 * attempt)
 
 
+Timings = dict[str, list[float]]
+Cpu = dict[str, dict[str, float]]
+
+
 def _measure(store: TableSubscriptionStore, service: TableServiceClient, tenants: list[str],
-             followed: str) -> dict[str, list[float]]:
+             followed: str, azurite_pid: int) -> tuple[Timings, Cpu]:
     queries = QueryService(store, SystemClock())
     table = service.get_table_client(store.table_name)
     ids = itertools.cycle([hit.key for hit in store.find(None, limit=200)])
@@ -143,19 +151,23 @@ def _measure(store: TableSubscriptionStore, service: TableServiceClient, tenants
     assert len(queries.subscriptions(suspended).subscriptions) == DEFAULT_LIMIT
     assert len(queries.subscriptions(suspended_50).subscriptions) == 50
     assert len(queries.history(followed)) == 20
-    timings: dict[str, list[float]] = {name: [] for name in calls}
+    timings: Timings = {name: [] for name in calls}
+    cpu: Cpu = {name: {"client_ms": 0.0, "azurite_ms": 0.0} for name in calls}
     for _ in range(10):  # warm every path (connections, the reader threads) before timing
         for call in calls.values():
             call()
     for _ in range(ROUNDS):
         for name, call in calls.items():
+            azurite_before, client_before = process_cpu(azurite_pid), time.process_time()
             started = time.perf_counter()
             call()
             timings[name].append((time.perf_counter() - started) * 1000)
-    return timings
+            cpu[name]["client_ms"] += (time.process_time() - client_before) * 1000 / ROUNDS
+            cpu[name]["azurite_ms"] += (process_cpu(azurite_pid) - azurite_before) * 1000 / ROUNDS
+    return timings, cpu
 
 
-def _report(size: int, seeded: float, timings: dict[str, list[float]]) -> dict[str, Any]:
+def _report(size: int, seeded: float, timings: Timings, cpu: Cpu) -> dict[str, Any]:
     def pct(values: list[float], q: int) -> float:
         return round(statistics.quantiles(values, n=100)[q - 1], 2)
 
@@ -165,9 +177,12 @@ def _report(size: int, seeded: float, timings: dict[str, list[float]]) -> dict[s
     for name, values in timings.items():
         p50, p99 = pct(values, 50), pct(values, 99)
         ratio = round(p99 / point_p99, 1)
-        figures[name] = {"p50_ms": p50, "p99_ms": p99, "p99_vs_point_read_p99": ratio}
+        client, server = round(cpu[name]["client_ms"], 2), round(cpu[name]["azurite_ms"], 2)
+        figures[name] = {"p50_ms": p50, "p99_ms": p99, "p99_vs_point_read_p99": ratio,
+                         "cpu_ms_per_call": {"client": client, "azurite": server}}
         goal = "-" if name in UNGOALED else f"p99 <= {GOAL:g}x point read: {'met' if ratio <= GOAL else 'NOT met'}"
         rows.append((f"{name} p50 / p99", f"{p50} / {p99} ms ({ratio}x)", goal))
+        rows.append(("  CPU per call: client / Azurite", f"{client} / {server} ms", "-"))
     rows.append(("seeding", f"{size:,} subscriptions in {seeded:.1f} s", "-"))
     write("query", figures, rows)
     return figures

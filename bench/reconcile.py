@@ -37,6 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import process_cpu
 from bench.report import write
 from lifecycle.domain.model import Status
 from lifecycle.local.azurite import Azurite, find_executable
@@ -131,23 +132,16 @@ def _probe(table: Any, ids: list[str]) -> dict[str, float]:
 
 
 def _child(phase: str, env: dict[str, str], azurite_pid: int) -> dict[str, Any]:
-    azurite_before, sandbox_before = _process_cpu(azurite_pid), time.process_time()
+    azurite_before, sandbox_before = process_cpu(azurite_pid), time.process_time()
     done = subprocess.run([sys.executable, "-m", "bench.reconcile", phase], input=json.dumps(env), cwd=ROOT,
                           capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if done.returncode != 0:
         raise RuntimeError(f"{phase} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     # Around the whole child (start-up included): Azurite and the sandbox idle while it imports.
-    result["azurite_cpu_s"] = round(_process_cpu(azurite_pid) - azurite_before, 2)
+    result["azurite_cpu_s"] = round(process_cpu(azurite_pid) - azurite_before, 2)
     result["sandbox_cpu_s"] = round(time.process_time() - sandbox_before, 2)
     return result
-
-
-def _process_cpu(pid: int) -> float:
-    """User + system CPU seconds of another process so far (Linux)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the measured phases, each in a process of its own -------------------------------------------
