@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from lifecycle.domain.events import EVENT_TYPES, Action, ChangePlan, ChangeQuantity, Event, UnknownAction
 from lifecycle.domain.fingerprint import Listed, fingerprint_of
-from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription, Term
+from lifecycle.domain.model import Operation, OperationStatus, Plan, ResolvedPurchase, Subscription, Term
 from lifecycle.errors import InvalidPayload
 from lifecycle.lenient import (
     flag,
@@ -28,6 +28,8 @@ from lifecycle.lenient import (
     subscription_status,
     tenant,
 )
+
+_T = TypeVar("_T")
 
 
 def load_json(body: bytes | str) -> Mapping[str, Any]:
@@ -42,7 +44,14 @@ def load_json(body: bytes | str) -> Mapping[str, Any]:
 
 
 def parse_webhook(payload: Mapping[str, Any]) -> Event:
-    """A webhook body as a typed event; only `id`, `subscriptionId` and `action` are required."""
+    """A webhook body as a typed event; only `id`, `subscriptionId` and `action` are required.
+
+    The rest is advisory: the operations API is the authority on what was asked and when,
+    and processing asks it. So a value that cannot be read (a timeStamp that is no date,
+    a status or a snapshot this code does not know) is left out, never refused: a 400
+    would reject the customer's change on ChangePlan/ChangeQuantity and lose the delivery
+    on any other action. The raw body is kept by the delivery record.
+    """
     operation_id = _required_text(payload, "id")
     subscription_id = _required_text(payload, "subscriptionId")
     raw_action = _required_text(payload, "action")
@@ -52,12 +61,13 @@ def parse_webhook(payload: Mapping[str, Any]) -> Event:
         "operation_id": operation_id,
         "subscription_id": subscription_id,
         "activity_id": stripped(payload.get("activityId")),
-        "timestamp": parse_datetime(payload.get("timeStamp"), "timeStamp"),
+        "timestamp": _advisory(lambda: parse_datetime(payload.get("timeStamp"), "timeStamp"), None),
         "publisher_id": stripped(payload.get("publisherId")),
         "offer_id": stripped(payload.get("offerId")),
-        "status": operation_status(payload.get("status")),
+        "status": _advisory(lambda: operation_status(payload.get("status")), OperationStatus.NOT_STARTED),
         "request_source": stripped(payload.get("operationRequestSource")),
-        "subscription": parse_subscription(snapshot, subscription_id) if isinstance(snapshot, dict) else None,
+        "subscription": _advisory(lambda: parse_subscription(snapshot, subscription_id), None)
+        if isinstance(snapshot, dict) else None,
     }
     if action is None:
         return UnknownAction(name=raw_action, **common)
@@ -68,6 +78,14 @@ def parse_webhook(payload: Mapping[str, Any]) -> Event:
     if action is Action.CHANGE_QUANTITY:
         return ChangeQuantity(quantity=lenient_quantity(payload.get("quantity")), **common)
     return EVENT_TYPES[action](**common)
+
+
+def _advisory(read: Callable[[], _T], absent: _T) -> _T:
+    """What `read` finds, or `absent` when the value cannot be read (see parse_webhook)."""
+    try:
+        return read()
+    except InvalidPayload:
+        return absent
 
 
 def parse_subscription(data: Mapping[str, Any], fallback_id: str = "") -> Subscription:

@@ -111,9 +111,41 @@ def test_a_body_that_is_not_a_json_object_is_refused(body: bytes) -> None:
         load_json(body)
 
 
-def test_a_bad_timestamp_is_refused_with_the_field_name() -> None:
+ADVISORY_GARBLED: dict[str, dict[str, object]] = {
+    "timeStamp": {"timeStamp": "yesterday"},
+    "status": {"status": "Pending"},
+    "snapshot without a status": {"subscription": {"id": "s", "planId": "gold"}},
+    "snapshot with an unknown status": {"subscription": {"id": "s", "saasSubscriptionStatus": "Active"}},
+    "snapshot with a garbled term": {"subscription": {"id": "s", "saasSubscriptionStatus": "Subscribed",
+                                                      "term": {"startDate": "n/a"}}},
+}
+
+
+@pytest.mark.parametrize("action", ["ChangePlan", "ChangeQuantity", "Suspend", "Unsubscribe"])
+@pytest.mark.parametrize("garbled", list(ADVISORY_GARBLED), ids=str)
+def test_an_advisory_field_that_cannot_be_read_is_left_out_not_refused(action: str, garbled: str) -> None:
+    # A 400 would reject a plan or seat change, and lose any other delivery.
+    body: dict[str, object] = {"id": "o", "subscriptionId": "s", "action": action, "planId": "gold", "quantity": 7}
+    event = parse_webhook(body | ADVISORY_GARBLED[garbled])
+    assert (event.operation_id, event.subscription_id, event.action.value) == ("o", "s", action)
+    assert (event.timestamp, event.status, event.subscription) == (None, OperationStatus.NOT_STARTED, None)
+
+
+def test_readable_advisory_fields_are_still_read() -> None:
+    event = parse_webhook({"id": "o", "subscriptionId": "s", "action": "Renew", "status": "Succeeded",
+                           "timeStamp": "2026-01-02T03:04:05.1234567Z",
+                           "subscription": {"id": "s", "saasSubscriptionStatus": "Subscribed"}})
+    assert event.timestamp is not None
+    assert event.timestamp.isoformat() == "2026-01-02T03:04:05.123456+00:00"
+    assert event.status is OperationStatus.SUCCEEDED
+    assert event.subscription is not None
+    assert event.subscription.status.value == "Subscribed"
+
+
+def test_an_operation_with_a_bad_timestamp_is_refused_with_the_field_name() -> None:
+    # The operations API is the authority the webhook defers to: there a garbled value is an error.
     with pytest.raises(InvalidPayload, match="timeStamp"):
-        parse_webhook({"id": "o", "subscriptionId": "s", "action": "Renew", "timeStamp": "yesterday"})
+        parse_operation({"id": "o", "status": "Succeeded", "timeStamp": "yesterday"})
 
 
 def test_a_subscription_with_absent_optional_fields_gets_defaults() -> None:
