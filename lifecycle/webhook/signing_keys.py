@@ -1,9 +1,13 @@
 """The publisher tenant's signing keys, from its OpenID metadata, cached.
 
-Keys are fetched once and kept; a token signed with a key id we do not know makes us
-refetch (Entra rotates keys), but such refetches happen at most once per
+Keys are fetched on first use and kept; a token signed with a key id we do not know
+makes us refetch (Entra rotates keys), but such refetches happen at most once per
 `min_refresh_seconds`, so forged key ids cannot turn us into a load generator against
-the metadata endpoint. A failed
+the metadata endpoint. An unknown key id whose refetch is held back by that limit is a
+SigningKeysUnavailable, not a verdict: a genuine token signed with a new key right after
+a forged one must be retried (503), never refused (a 401 on ChangePlan rejects it). Keys
+older than `max_age_seconds` are fetched again on next use, so a key Entra withdrew
+stops being trusted; if that refetch fails the cached keys stay in use. A failed first
 fetch is a SigningKeysUnavailable (answered 503: the marketplace retries), never a 4xx.
 """
 
@@ -18,6 +22,9 @@ import httpx
 import jwt
 
 from lifecycle.errors import SigningKeysUnavailable
+from lifecycle.logs import get_logger
+
+RENEW_RETRY_SECONDS = 300.0  # after a failed renewal by age, the cached keys serve this long before the next try
 
 
 class SigningKeys:
@@ -29,11 +36,13 @@ class SigningKeys:
         *,
         http: httpx.Client | None = None,
         min_refresh_seconds: float = 10.0,
+        max_age_seconds: float = 24 * 3600.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._metadata_url = openid_metadata_url
         self._http = http or httpx.Client(timeout=3.0)
         self._min_refresh = min_refresh_seconds
+        self._max_age = max_age_seconds
         self._monotonic = monotonic
         self._keys: dict[str, Any] = {}
         self._fetched_at: float | None = None
@@ -41,22 +50,46 @@ class SigningKeys:
         self._lock = threading.Lock()
 
     def key(self, kid: str) -> Any | None:
-        """The public key for `kid`, refetching once if it is unknown; None if still unknown."""
-        if not self._keys or kid not in self._keys:
-            self._refresh(force=bool(self._keys))
+        """The public key for `kid`, refetching once if it is unknown; None if still unknown
+        after a refetch; SigningKeysUnavailable if the keys cannot be fetched or a refetch
+        for it is held back (see the module docstring)."""
+        if not self._keys:
+            self._refresh(force=False)
+        elif self._fetched_at is not None and self._monotonic() - self._fetched_at > self._max_age:
+            self._renew()
+        if kid in self._keys:
+            return self._keys[kid]
+        if not self._refresh(force=True):
+            raise SigningKeysUnavailable(f"key id {kid[:40]!r} is unknown and the keys were refetched moments ago")
         return self._keys.get(kid)
 
-    def _refresh(self, *, force: bool) -> None:
+    def _renew(self) -> None:
+        try:
+            self._refresh(force=False, older_than=self._max_age)
+        except SigningKeysUnavailable as error:
+            # Keep what we have, and let the next try wait: each try can stall a webhook for the
+            # fetch's timeout, inside the marketplace's 10 seconds.
+            with self._lock:
+                self._fetched_at = self._monotonic() - self._max_age + RENEW_RETRY_SECONDS
+            get_logger("lifecycle.webhook").warning("signing_keys.renew_failed", reason=str(error))
+
+    def _refresh(self, *, force: bool, older_than: float | None = None) -> bool:
+        """Fetch the keys unless another thread just did or a forced refetch is held back;
+        whether the keys were fetched (or found fetched since the call began)."""
         with self._lock:
             now = self._monotonic()
-            if self._fetched_at is not None and not force:
-                return  # another thread fetched while we waited for the lock
+            if older_than is not None:
+                if self._fetched_at is not None and now - self._fetched_at <= older_than:
+                    return True  # another thread renewed them while we waited for the lock
+            elif self._fetched_at is not None and not force:
+                return True  # another thread fetched while we waited for the lock
             if force and self._forced_at is not None and now - self._forced_at < self._min_refresh:
-                return  # an unknown kid already made us refetch a moment ago
+                return False  # an unknown kid already made us refetch a moment ago
             self._keys = self._fetch()
             self._fetched_at = now
             if force:
                 self._forced_at = now
+            return True
 
     def _fetch(self) -> dict[str, Any]:
         try:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from lifecycle.errors import SigningKeysUnavailable, Unauthenticated
 from lifecycle.settings import MARKETPLACE_API_APP_ID
 from lifecycle.webhook.authentication import WebhookAuthenticator
-from lifecycle.webhook.signing_keys import SigningKeys
+from lifecycle.webhook.signing_keys import RENEW_RETRY_SECONDS, SigningKeys
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 METADATA = "https://login.example/meta/openid-configuration"  # never contacted: a mock transport answers
@@ -173,12 +173,71 @@ def test_unknown_kids_do_not_refetch_more_often_than_the_minimum_interval() -> N
         monotonic=lambda: clock[0],
     )
     keys.key("k1")
-    for _ in range(5):
-        assert keys.key("forged") is None
+    assert keys.key("forged") is None  # refetched: a verdict
+    for _ in range(4):
+        with pytest.raises(SigningKeysUnavailable, match="refetched moments ago"):
+            keys.key("forged")
     assert len(calls) == 4  # the first unknown kid refetched once; the next four did not
     clock[0] += 11
-    keys.key("forged")
+    assert keys.key("forged") is None
     assert len(calls) == 6
+
+
+def test_a_genuine_token_on_a_new_key_right_after_a_forged_kid_is_retried_not_refused() -> None:
+    # A 401 on a ChangePlan rejects the customer's change: with the refetch held back, answer 503.
+    calls: list[str] = []
+    clock = [100.0]
+    published = {"k1": KEY}
+    keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, published)),
+                       min_refresh_seconds=10, monotonic=lambda: clock[0])
+    authenticator = WebhookAuthenticator(keys, tenant_id=TENANT, client_id=CLIENT)
+    keys.key("k1")
+    assert keys.key("forged") is None
+    published["k2"] = OTHER_KEY  # Entra rotates
+    genuine = "Bearer " + jwt.encode(claims(), OTHER_KEY, algorithm="RS256", headers={"kid": "k2"})
+
+    with pytest.raises(SigningKeysUnavailable):
+        authenticator.authenticate(genuine)
+    clock[0] += 11  # the marketplace's retry, later
+    assert authenticator.authenticate(genuine)["tid"] == TENANT
+
+
+def test_keys_older_than_the_maximum_age_are_fetched_again_and_a_withdrawn_key_is_refused() -> None:
+    calls: list[str] = []
+    clock = [100.0]
+    published = {"k1": KEY}
+    keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, published)),
+                       max_age_seconds=3600, monotonic=lambda: clock[0])
+    assert keys.key("k1") is not None
+    del published["k1"]
+    published["k2"] = OTHER_KEY
+    clock[0] += 3599
+    assert keys.key("k1") is not None  # still within its age: no fetch
+    assert len(calls) == 2
+    clock[0] += 2
+    assert keys.key("k1") is None  # renewed: k1 is gone (and the forced refetch confirms it)
+    assert keys.key("k2") is not None
+
+
+def test_a_failed_renewal_keeps_the_cached_keys_and_waits_before_trying_again() -> None:
+    calls: list[str] = []
+    clock = [100.0]
+    failing = [False]
+    inner = jwks_transport(calls, {"k1": KEY})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503) if failing[0] else inner.handle_request(request)
+
+    keys = SigningKeys(METADATA, http=httpx.Client(transport=httpx.MockTransport(handler)),
+                       max_age_seconds=3600, monotonic=lambda: clock[0])
+    assert keys.key("k1") is not None
+    failing[0] = True
+    clock[0] += 3601
+    assert keys.key("k1") is not None  # the renewal failed: the cached key still serves
+    tried = len(calls)
+    clock[0] += RENEW_RETRY_SECONDS - 1
+    assert keys.key("k1") is not None
+    assert len(calls) == tried  # no second try inside the wait
 
 
 def test_a_key_fetch_failure_is_transient_not_an_authentication_failure() -> None:
