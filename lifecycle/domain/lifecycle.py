@@ -15,7 +15,10 @@ Rules, in the order `decide` applies them:
    arrive out of order, so each aspect (status, plan, quantity, term) keeps the time of
    its last change: an event older than that is SUPERSEDED; otherwise its change is
    applied to that aspect alone. Unsubscribed is final: no later status applies.
-6. The truth (get subscription) is asked for only where the event cannot say enough:
+6. A status event no operation stands behind (the operations API answers 404, which the
+   docs allow for notify-only actions) is applied only if the subscription, read after
+   it, shows that status; otherwise it is NOT_APPLIED with that reason.
+7. The truth (get subscription) is asked for only where the event cannot say enough:
    an unknown subscription (adopted whole, RESYNCED), Renew (the new term), and the
    illegal pending case above. The truth was read after the event happened, so adopting
    it stamps every aspect with the event's own time (the marketplace's clock: ours may
@@ -150,6 +153,13 @@ def _decide_final(state: Subscription | None, delivery: Delivery, now: datetime)
     if aspect == "status" and state.status is Status.UNSUBSCRIBED:
         return Decision(Outcome.SUPERSEDED, state, reason="Unsubscribed is final")
     outcome = OUTCOME_OF[event.action]
+    truth = delivery.truth
+    if delivery.operation is OperationStatus.NOT_FOUND and truth is not None and aspect == "status" \
+            and truth.status is not outcome.to:
+        # No operation stands behind the event, so only the subscription can confirm it (a
+        # forged or misdirected delivery in `api` mode, where no token vouches for it).
+        reason = f"no operation stands behind it and the marketplace shows {truth.status.value}"
+        return _explained(Outcome.NOT_APPLIED, state, delivery, now, reason)
     if event.action is Action.RENEW:
         if delivery.truth is None:
             return Decision(Outcome.NEEDS_TRUTH, state, reason="Renew takes the new term from the marketplace")

@@ -118,7 +118,9 @@ class ProcessingService:
         try:
             operation = self._api.get_operation(event.subscription_id, event.operation_id)
         except MarketplaceNotFound:
-            if event.action in ACKNOWLEDGED:
+            # A pending change must have its operation; Reinstate, notify-only by the current
+            # docs, may come without one and is confirmed by the subscription like the others.
+            if event.action in ACKNOWLEDGED and event.action is not Action.REINSTATE:
                 raise UnverifiedEvent("the operations API does not know this operation") from None
             try:
                 truth = self._api.get_subscription(event.subscription_id)

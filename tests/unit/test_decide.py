@@ -228,3 +228,27 @@ def test_a_pending_reinstate_the_truth_already_shows_is_confirmed_not_refused() 
     [record] = effects_of(decision, RecordHistory)
     assert [(c.field, c.before, c.after) for c in record.entry.changes] == [("status", "Suspended", "Subscribed")]
     assert effects_of(decision, NotifyProduct)[0].change is ChangeKind.REINSTATED
+
+
+STATUS_ACTIONS = [a for a in ACTIONS if ASPECT.get(a) == "status"]
+
+
+@pytest.mark.parametrize("action", STATUS_ACTIONS, ids=lambda a: a.value)
+def test_a_status_event_without_an_operation_is_applied_when_the_subscription_shows_it(action: Action) -> None:
+    state = subscription(next(s for s, a in TABLE if a is action))
+    truth = replace(state, status=OUTCOME_OF[action].to)
+    decision = decide(state, delivery(event(action, state), OperationStatus.NOT_FOUND, truth=truth), NOW)
+    assert decision.outcome is Outcome.APPLIED
+    assert decision.state is not None
+    assert decision.state.status is OUTCOME_OF[action].to
+
+
+@pytest.mark.parametrize("action", STATUS_ACTIONS, ids=lambda a: a.value)
+def test_a_status_event_without_an_operation_the_subscription_does_not_show_is_not_applied(action: Action) -> None:
+    # In `api` mode no token vouches for a delivery: a forged Suspend must not suspend anyone.
+    state = subscription(next(s for s, a in TABLE if a is action))
+    decision = decide(state, delivery(event(action, state), OperationStatus.NOT_FOUND, truth=state), NOW)
+    assert (decision.outcome, decision.state) == (Outcome.NOT_APPLIED, state)
+    [recorded] = effects_of(decision, RecordHistory)
+    assert f"the marketplace shows {state.status.value}" in recorded.entry.reason
+    assert not effects_of(decision, NotifyProduct)

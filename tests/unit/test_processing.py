@@ -160,6 +160,27 @@ def test_a_change_the_marketplace_does_not_know_is_unverified_and_recorded_as_fa
     assert world.marketplace.get(sid)["planId"] == "team"
 
 
+def test_a_suspend_no_operation_stands_behind_is_not_applied_while_the_subscription_is_active(world: World) -> None:
+    # `api` mode: no token vouches for the delivery, so the subscription must confirm it.
+    sid = world.purchase()
+    world.process(world.marketplace.change_quantity(sid, 6, deliver=False))  # known here
+    forged = parse_webhook({"id": "forged-suspend", "subscriptionId": sid, "action": "Suspend"})
+    assert world.service.process(forged).outcome is Outcome.NOT_APPLIED
+    assert world.state(sid).status is Status.SUBSCRIBED
+    assert "the marketplace shows Subscribed" in world.delivery(sid, "forged-suspend").reason
+
+
+def test_a_reinstate_without_an_operation_is_confirmed_by_the_subscription_not_dead_lettered(world: World) -> None:
+    # The current docs make Reinstate notify-only: it may come with no operation at all.
+    sid = world.purchase()
+    world.process(world.marketplace.suspend(sid, deliver=False))
+    reinstated = world.marketplace.reinstate(sid, deliver=False)
+    world.marketplace.patch_operation(sid, str(reinstated["id"]), "Success")  # the marketplace shows Subscribed
+    bare = parse_webhook({"id": "no-such-operation", "subscriptionId": sid, "action": "Reinstate"})
+    assert world.service.process(bare).outcome is Outcome.APPLIED
+    assert world.state(sid).status is Status.SUBSCRIBED
+
+
 def test_an_operation_finalised_meanwhile_is_applied_without_failing_on_409(world: World) -> None:
     sid = world.purchase()
     world.process(world.marketplace.change_quantity(sid, 6, deliver=False))
