@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from lifecycle.domain.events import EVENT_TYPES, Action, ChangePlan, ChangeQuantity, Event, UnknownAction
-from lifecycle.domain.fingerprint import Listed, fingerprint_of
+from lifecycle.domain.fingerprint import Listed, ListItem, Unreadable, fingerprint_of
 from lifecycle.domain.model import Operation, OperationStatus, Plan, ResolvedPurchase, Subscription, Term
 from lifecycle.errors import InvalidPayload
 from lifecycle.lenient import (
@@ -96,6 +96,17 @@ def parse_subscription(data: Mapping[str, Any], fallback_id: str = "") -> Subscr
     fields = _compared(data)
     term = Term(unit=fields.pop("term_unit"), start=fields.pop("term_start"), end=fields.pop("term_end"))
     return Subscription(id=subscription_id, term=term, **fields)
+
+
+def parse_listed_page(items: list[Any]) -> list[ListItem]:
+    """A page of the list, each item `parse_listed`, or Unreadable when that refuses it."""
+    page: list[ListItem] = []
+    for item in items:
+        try:
+            page.append(parse_listed(item if isinstance(item, dict) else {}))
+        except InvalidPayload as error:
+            page.append(Unreadable(stripped(item.get("id")) if isinstance(item, dict) else "", str(error)))
+    return page
 
 
 def parse_listed(data: Mapping[str, Any]) -> Listed:

@@ -63,3 +63,16 @@ class Listed:
     status: Status
     fingerprint: int
     parse: Callable[[], Subscription]
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An item of the marketplace's list that cannot be read (a status this code does not
+    know, a date that is no date): its id ("" if it has none) and why. A run reports it and
+    goes on; one odd subscription must not stop every run that meets it."""
+
+    id: str
+    reason: str
+
+
+ListItem = Listed | Unreadable

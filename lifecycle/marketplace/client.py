@@ -25,13 +25,13 @@ from urllib.parse import quote, unquote
 import httpx
 import structlog
 
-from lifecycle.domain.fingerprint import Listed
+from lifecycle.domain.fingerprint import ListItem
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
 from lifecycle.errors import InvalidPayload, MarketplaceUnavailable
 from lifecycle.marketplace import responses
 from lifecycle.marketplace.auth import TokenProvider
 from lifecycle.marketplace.retry import RetryPolicy, parse_retry_after
-from lifecycle.parsing import load_json, parse_listed, parse_operation, parse_resolved, parse_subscription
+from lifecycle.parsing import load_json, parse_listed_page, parse_operation, parse_resolved, parse_subscription
 from lifecycle.settings import Settings
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class HttpMarketplaceApi:
             body["quantity"] = quantity
         self._on("POST", subscription_id, "/activate", json=body)
 
-    def list_subscriptions(self) -> Iterator[list[Listed]]:
+    def list_subscriptions(self) -> Iterator[list[ListItem]]:
         # All pages are one logical call: they share one correlation id.
         api = self if self._correlation_id else self.correlated(str(uuid.uuid4()))
         url: httpx.URL | None = httpx.URL(self._url("saas/subscriptions"))
@@ -118,7 +118,7 @@ class HttpMarketplaceApi:
             seen.add(str(url))
             subscriptions, next_link = responses.page(api._call("GET", url).content)
             if subscriptions:
-                yield [parse_listed(item) for item in subscriptions]
+                yield parse_listed_page(subscriptions)
             url = self._next(next_link, seen)
 
     def get_subscription(self, subscription_id: str) -> Subscription:

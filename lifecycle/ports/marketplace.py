@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from lifecycle.domain.fingerprint import Listed
+from lifecycle.domain.fingerprint import ListItem
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
 
 
@@ -16,9 +16,10 @@ class MarketplaceApi(Protocol):
 
     def activate(self, subscription_id: str, plan_id: str, quantity: int | None = None) -> None: ...
 
-    def list_subscriptions(self) -> Iterator[list[Listed]]:
+    def list_subscriptions(self) -> Iterator[list[ListItem]]:
         """Page by page, following `@nextLink` until it is absent; each item is fingerprinted
-        and checked as it is read, and parsed whole only when asked (`Listed.parse`)."""
+        and checked as it is read, and parsed whole only when asked (`Listed.parse`); an item
+        that cannot be read comes as `Unreadable`, never as an error for the whole page."""
         ...
 
     def get_subscription(self, subscription_id: str) -> Subscription: ...

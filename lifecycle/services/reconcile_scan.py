@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from lifecycle.domain.fingerprint import Fingerprinted, Listed
+from lifecycle.domain.fingerprint import Fingerprinted, ListItem, Unreadable
 from lifecycle.domain.reconcile import Finding, FindingKind, stuck
 from lifecycle.domain.reconcile_runs import RunRecord
 from lifecycle.errors import MarketplaceUnavailable, TransientError
@@ -72,7 +72,7 @@ class LocalIndex:
         return [sid for sid, mark in self._marks.items() if mark is not SEEN]
 
 
-def listing(api: MarketplaceApi, retry: RetryPolicy, log: Any) -> Iterator[tuple[int, list[Listed]]]:
+def listing(api: MarketplaceApi, retry: RetryPolicy, log: Any) -> Iterator[tuple[int, list[ListItem]]]:
     """(page number, page) of the marketplace's list, with a failing page retried.
 
     The client has already retried each request. A page still failing restarts the listing
@@ -186,12 +186,16 @@ class Walk:
             self.keep_lease()
         self.tally.skipped = len(skipped)
 
-    def _sort(self, theirs: Listed, index: LocalIndex, quick: list[Finding]) -> list[Job]:
+    def _sort(self, theirs: ListItem, index: LocalIndex, quick: list[Finding]) -> list[Job]:
         """The jobs one listed subscription needs (none when it agrees with ours); findings made here go to `quick`."""
-        mark = index.claim(theirs.id)
+        mark = index.claim(theirs.id) if theirs.id else None
         if mark is SEEN:
             return []  # a page read again after a restart
         self.tally.listed += 1
+        if isinstance(theirs, Unreadable):
+            # Claimed all the same: ours is not "absent" because the list spelt it oddly.
+            self.tally.add(Examined(problem=f"{theirs.id or '(no id)'}: unreadable in the list: {theirs.reason}"))
+            return []
         if not isinstance(mark, int) or mark != theirs.fingerprint:
             known = mark if isinstance(mark, int) else None
             return [lambda: self.examiner.listed(theirs.parse(), known)]  # parsed on a worker, beside the paging

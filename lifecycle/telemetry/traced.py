@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
-from lifecycle.domain.fingerprint import Fingerprinted, Listed
+from lifecycle.domain.fingerprint import Fingerprinted, ListItem
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
 from lifecycle.domain.reconcile_runs import RunRecord, RunStatus, Tombstone
@@ -168,7 +168,7 @@ class TracedMarketplaceApi:
         with self._span("activate", subscription_id):
             self._inner.activate(subscription_id, plan_id, quantity)
 
-    def list_subscriptions(self) -> Iterator[list[Listed]]:
+    def list_subscriptions(self) -> Iterator[list[ListItem]]:
         return streamed(self._t, "marketplace.list_subscriptions", self._inner.list_subscriptions(), {})
 
     def get_subscription(self, subscription_id: str) -> Subscription:

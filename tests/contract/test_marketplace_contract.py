@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from lifecycle.domain.fingerprint import fingerprint
+from lifecycle.domain.fingerprint import Listed, Unreadable, fingerprint
 from lifecycle.domain.model import OperationStatus, Status
 from lifecycle.errors import (
     MarketplaceBadRequest,
@@ -128,9 +128,18 @@ def test_listed_items_are_fingerprinted_as_the_subscription_they_parse_into(side
     listed = [item for page in side.api.list_subscriptions() for item in page]
     assert {item.id for item in listed} == ids
     for item in listed:
+        assert isinstance(item, Listed)
         whole = side.api.get_subscription(item.id)
         assert item.parse() == whole
         assert (item.status, item.fingerprint) == (whole.status, fingerprint(whole))
+
+
+def test_an_item_the_list_spells_oddly_comes_unreadable_and_the_page_stays_readable(side: Side) -> None:
+    odd, fine = side.active(), side.active()
+    side.marketplace._subscriptions[odd]["saasSubscriptionStatus"] = "Migrating"  # a status this code lacks
+    items = {item.id: item for page in side.api.list_subscriptions() for item in page}
+    assert items[odd] == Unreadable(odd, "saasSubscriptionStatus 'Migrating' is not a known status")
+    assert isinstance(items[fine], Listed)
 
 
 def test_listing_nothing_yields_no_pages(side: Side) -> None:

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from lifecycle.domain.fingerprint import Listed
+from lifecycle.domain.fingerprint import ListItem
 from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscription
 from lifecycle.errors import MarketplaceUnavailable
 from lifecycle.marketplace.responses import rejected
-from lifecycle.parsing import parse_listed, parse_operation, parse_plan, parse_resolved, parse_subscription
+from lifecycle.parsing import parse_listed_page, parse_operation, parse_plan, parse_resolved, parse_subscription
 from lifecycle.sandbox.errors import SandboxError
 from lifecycle.sandbox.marketplace import PARTNER, Marketplace
 
@@ -49,13 +49,13 @@ class InProcessMarketplaceApi:
         self._do("activate", (subscription_id, plan_id, quantity), "POST", f"{_PREFIX}/{subscription_id}/activate",
                  lambda: self.marketplace.activate(subscription_id, plan_id))
 
-    def list_subscriptions(self) -> Iterator[list[Listed]]:
+    def list_subscriptions(self) -> Iterator[list[ListItem]]:
         continuation: str | None = None
         while True:
             items, continuation = self._do("list_subscriptions", (), "GET", _PREFIX,
                                            functools.partial(self.marketplace.list_page, continuation))
             if items:
-                yield [parse_listed(item) for item in items]
+                yield parse_listed_page(items)
             if not continuation:
                 return
 

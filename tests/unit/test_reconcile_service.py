@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lifecycle.domain.events import Source
-from lifecycle.domain.fingerprint import Listed
+from lifecycle.domain.fingerprint import Listed, ListItem
 from lifecycle.domain.history import ChangeKind
 from lifecycle.domain.model import ChangeTimes, Status, Subscription
 from lifecycle.domain.reconcile import COMPARED, FindingKind, Remedy
@@ -284,6 +284,21 @@ def test_a_page_failing_after_the_clients_retries_is_retried_and_the_run_goes_on
     assert all(same(world.ours(sid), world.truth(sid)) for sid in ids)
 
 
+def test_a_subscription_the_list_spells_oddly_is_reported_and_the_run_goes_on() -> None:
+    world = World()
+    odd, drifted = world.purchase(), world.purchase()
+    world.keep(replace(world.ours(drifted), quantity=9))
+    world.marketplace._subscriptions[odd]["saasSubscriptionStatus"] = "Migrating"  # a status this code lacks
+
+    run = world.service.run()
+
+    assert run.status is RunStatus.SUCCEEDED
+    assert (run.listed, run.errors, run.repaired) == (2, 1, 1)
+    assert run.problems == (f"{odd}: unreadable in the list: saasSubscriptionStatus 'Migrating' is not a known status",)
+    assert FindingKind.ABSENT_REMOTELY not in run.counts  # listed, oddly: not taken for absent
+    assert world.ours(drifted).quantity == 5
+
+
 def test_a_page_that_keeps_failing_fails_the_run_and_keeps_what_it_repaired(world: World) -> None:
     ids = [world.purchase(known=False) for _ in range(20)]  # pages of 7: the third never comes
     run = ReconcileService(world.store, _ListFault(world.api, page=3, times=100), world.clock).run()
@@ -401,7 +416,7 @@ class _ListFault:
         self._api, self._page, self._times = api, page, times
         self.failed = 0
 
-    def list_subscriptions(self) -> Iterator[list[Listed]]:
+    def list_subscriptions(self) -> Iterator[list[ListItem]]:
         for number, page in enumerate(self._api.list_subscriptions(), 1):
             if number == self._page and self.failed < self._times:
                 self.failed += 1
@@ -418,7 +433,7 @@ class _Hiding:
     def __init__(self, api: InProcessMarketplaceApi, hidden: str) -> None:
         self._api, self._hidden = api, hidden
 
-    def list_subscriptions(self) -> Iterator[list[Listed]]:
+    def list_subscriptions(self) -> Iterator[list[ListItem]]:
         for page in self._api.list_subscriptions():
             yield [s for s in page if s.id != self._hidden]
 
@@ -433,9 +448,10 @@ class _CountingParses:
         self._api = api
         self.parsed: list[str] = []
 
-    def list_subscriptions(self) -> Iterator[list[Listed]]:
+    def list_subscriptions(self) -> Iterator[list[ListItem]]:
         for page in self._api.list_subscriptions():
-            yield [replace(item, parse=functools.partial(self._parse, item)) for item in page]
+            yield [replace(item, parse=functools.partial(self._parse, item)) if isinstance(item, Listed) else item
+                   for item in page]
 
     def _parse(self, item: Listed) -> Subscription:
         self.parsed.append(item.id)
