@@ -107,12 +107,15 @@ class ServedStack:
                               timeout=timeout, check=False)
 
     def ours(self, subscription_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 15.0) -> Any:
-        """`subscriptions show` once `until` holds for it (processing runs behind the webhook)."""
+        """`subscriptions show` once `until` holds for it (processing runs behind the webhook);
+        AssertionError with the last state if it does not within `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
             shown = self.cli("subscriptions", "show", subscription_id)
-            if until(shown["subscription"]) or time.monotonic() > deadline:
+            if until(shown["subscription"]):
                 return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not reached within {timeout:g} s; ours: {shown['subscription']}")
             time.sleep(0.2)
 
     def operation(self, operation_id: str) -> Any:

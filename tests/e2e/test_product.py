@@ -56,11 +56,14 @@ class ExampleProduct:
         return httpx.get(f"{self.url}/state", trust_env=False).json()
 
     def until(self, done: Callable[[Any], bool], timeout: float = 20.0) -> Any:
+        """The product's state once `done` holds for it; AssertionError with the last state if not in time."""
         deadline = time.monotonic() + timeout
         while True:
             state = self.state()
-            if done(state) or time.monotonic() > deadline:
+            if done(state):
                 return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not reached within {timeout:g} s; the product's state: {state}")
             time.sleep(0.1)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -110,13 +111,19 @@ def test_a_known_route_with_another_method_is_405_and_says_which_are_allowed(cli
     assert response.headers["allow"] == "POST"
 
 
-def test_an_oversized_body_is_refused_with_413_before_it_is_sent(server: LocalServer) -> None:
+def test_an_oversized_body_is_refused_with_413_before_it_is_sent(env: Stack) -> None:
     # Ten gigabytes announced and not one byte sent: the answer comes from the headers alone.
-    started = time.monotonic()
-    answer = raw(server, b"POST /api/marketplace/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n")
+    patient = LocalServer(worker_routes(env.worker), port=0, timeout=6.0).start()
+    try:
+        started = time.monotonic()
+        answer = raw(patient, b"POST /api/marketplace/webhook HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Length: 10000000000\r\n\r\n")
+        elapsed = time.monotonic() - started
+    finally:
+        patient.stop()
     assert answer.startswith(b"HTTP/1.1 413")
     assert b"Connection: close" in answer
-    assert time.monotonic() - started < 0.4  # below the socket timeout: nothing was waited for
+    assert elapsed < 3  # well below the 6-second socket timeout: no body was waited for
 
 
 def test_a_chunked_body_is_read(env: Stack, client: httpx.Client) -> None:
@@ -176,13 +183,21 @@ def test_a_crashing_handler_answers_500_and_the_server_keeps_serving() -> None:
         server.stop()
 
 
-def test_kept_alive_answers_do_not_wait_for_delayed_acks(client: httpx.Client) -> None:
-    # With Nagle on, each answer on a kept-alive connection waits ~40 ms for the client's ACK.
-    client.get("/api/health")
-    started = time.perf_counter()
-    for _ in range(20):
-        client.get("/api/health")
-    assert (time.perf_counter() - started) / 20 < 0.02
+def test_kept_alive_answers_are_not_held_back_by_nagle(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With Nagle on, each answer on a kept-alive connection waits ~40 ms for the client's delayed
+    # ACK (measured in `make bench`): the accepted socket must have TCP_NODELAY set.
+    seen: list[int] = []
+    original = socketserver.StreamRequestHandler.setup
+
+    def setup(handler: socketserver.StreamRequestHandler) -> None:
+        original(handler)
+        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(socketserver.StreamRequestHandler, "setup", setup)
+    with httpx.Client(base_url=server.url, trust_env=False, timeout=5) as fresh:
+        assert [fresh.get("/api/health").status_code for _ in range(3)] == [200] * 3
+    assert seen
+    assert all(seen)
 
 
 def wait_until(condition: Callable[[], bool], patience: float = 5.0) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -452,7 +453,14 @@ def test_test_mode_turns_pauses_into_no_ops() -> None:
 
 def test_no_wait_policy_never_sleeps_but_keeps_its_attempts() -> None:
     policy = RetryPolicy.no_wait(max_attempts=2)
-    policy.pause(60.0)
+    previous = set_testing(False)  # the suite's test mode would hide a policy that sleeps
+    try:
+        pausing = threading.Thread(target=policy.pause, args=(3600.0,), daemon=True)
+        pausing.start()
+        pausing.join(timeout=10)  # a policy that slept would hold this thread for an hour
+    finally:
+        set_testing(previous)
+    assert not pausing.is_alive()
     assert policy.max_attempts == 2
 
 
