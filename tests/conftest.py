@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from lifecycle.local.azurite import Azurite, find_executable
 from lifecycle.marketplace.retry import set_testing
@@ -22,6 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # Retry back-offs never sleep in tests (stamina-style test mode); the few tests that
 # measure a real pause (Retry-After) turn it off for themselves.
 set_testing(True)
+
+
+@pytest.fixture(autouse=True)
+def structlog_defaults() -> None:
+    """Each test starts from structlog's defaults. `configure` is process-wide: a level left
+    by an earlier test (the soak configures WARNING) would filter out the INFO lines a later
+    test captures with `capture_logs`, so such tests failed or passed by the order they ran in."""
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")
