@@ -46,9 +46,11 @@ from lifecycle.ports import Clock, Queue, QueueMessage, SubscriptionStore
 from lifecycle.services.policy import ChangePolicy, Verdict
 from lifecycle.webhook.authentication import WebhookAuthenticator
 
-MAX_BODY_BYTES = 64 * 1024  # real deliveries are a few KB
-DECISION_SECONDS = 8.0  # of the marketplace's 10 s, counted from our first byte: later, a refusal refuses nothing
 KEPT_PAYLOAD_CHARS = 30_000  # a Table string property holds 64 KiB of UTF-16: about 32K characters
+# Real deliveries are a few KB. No larger than what the delivery record keeps (UTF-8 has at
+# most one character per byte), so a stored payload is always whole and a replay sends it all.
+MAX_BODY_BYTES = KEPT_PAYLOAD_CHARS
+DECISION_SECONDS = 8.0  # of the marketplace's 10 s, counted from our first byte: later, a refusal refuses nothing
 
 
 @dataclass(frozen=True, slots=True)

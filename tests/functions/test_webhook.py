@@ -65,6 +65,18 @@ def test_an_oversized_body_is_a_413(env: Stack) -> None:
     assert status == 413
 
 
+def test_a_body_at_the_size_limit_is_kept_whole_for_a_replay(env: Stack) -> None:
+    payload = suspend_payload(env)
+    filler = MAX_BODY_BYTES - len(json.dumps(payload | {"note": ""}).encode())
+    body = payload | {"note": "x" * filler}
+    assert len(json.dumps(body).encode()) == MAX_BODY_BYTES
+
+    assert post(body) == (200, {"status": "accepted"})
+    record = env.store.delivery(payload["subscriptionId"], payload["id"])
+    assert record is not None
+    assert json.loads(record.payload) == body  # what `dlq replay` would send back
+
+
 def test_a_storage_outage_is_a_503_and_enqueues_nothing(env: Stack) -> None:
     env.store.fail_next_calls(1)
 
