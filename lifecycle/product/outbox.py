@@ -177,8 +177,7 @@ class TableOutbox:
 
     def mark_failed(self, entry: OutboxEntry, error: str, next_attempt_at: datetime) -> OutboxEntry:
         failed = replace(entry, attempts=entry.attempts + 1, last_error=error[:1000], next_attempt_at=next_attempt_at)
-        self._replace(failed)
-        return failed
+        return replace(failed, etag=self._replace(failed))
 
     def _list(self, partition: str) -> None:
         # A fresh value on every upsert: the listing's ETag must change even if the clock did not.
@@ -200,11 +199,13 @@ class TableOutbox:
                 self._table().upsert_entity({"PartitionKey": META_PARTITION, "RowKey": LISTED_ROW})
         self._listed_before = True
 
-    def _replace(self, entry: OutboxEntry) -> None:
+    def _replace(self, entry: OutboxEntry) -> str:
+        """Write `entry` over the row as read (its etag); the row's new etag."""
         with translated("update outbox event"):
-            self._table().update_entity(encode(entry), mode=UpdateMode.REPLACE, etag=entry.etag or None,
-                                        match_condition=MatchConditions.IfNotModified if entry.etag
-                                        else MatchConditions.Unconditionally)
+            written = self._table().update_entity(encode(entry), mode=UpdateMode.REPLACE, etag=entry.etag or None,
+                                                  match_condition=MatchConditions.IfNotModified if entry.etag
+                                                  else MatchConditions.Unconditionally)
+        return str(written["etag"])
 
     def _get(self, partition: str, row: str) -> Any:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from azure.data.tables import TableClient, TableServiceClient
 
 from lifecycle.domain.history import ChangeKind
 from lifecycle.domain.model import Status, Subscription
-from lifecycle.errors import StorageUnavailable
+from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.product.backlog import Backlog, OutboxEntry
 from lifecycle.product.outbox import TableOutbox
 from lifecycle.product.outbox_rows import encode
@@ -115,6 +116,24 @@ def test_a_subscription_told_of_a_change_is_listed_with_its_pending_events_in_or
     assert [e.type for e in outbox.backlog(told.id).entries] == ["subscription.suspended",
                                                                 "subscription.reinstated"]
     assert outbox.backlog(silent.id).entries == ()
+
+
+def test_a_failed_attempt_returns_the_event_as_now_stored_and_a_stale_copy_conflicts(
+    outbox: FakeProduct | TableOutbox,
+) -> None:
+    sub = subscription()
+    outbox.notify(ChangeKind.SUSPENDED, sub, operation_id="op-1")
+    [read] = outbox.backlog(sub.id).entries
+    retry_at = datetime(2030, 1, 1, tzinfo=UTC)
+
+    failed = outbox.mark_failed(read, "product answered 503", retry_at)
+
+    assert (failed.attempts, failed.last_error, failed.next_attempt_at) == (1, "product answered 503", retry_at)
+    assert failed.etag != read.etag
+    with pytest.raises(ConcurrencyConflict):  # the copy read before the write is stale
+        outbox.mark_delivered(read)
+    outbox.mark_delivered(failed)  # the returned one is current
+    assert [(e.status, e.attempts) for e in outbox.events(sub.id)] == [("delivered", 2)]
 
 
 def test_a_delivered_backlog_is_released_and_no_longer_listed(outbox: FakeProduct | TableOutbox) -> None:

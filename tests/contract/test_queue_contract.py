@@ -162,11 +162,24 @@ def test_servicebus_failures_become_queue_unavailable() -> None:
 
 
 @pytest.mark.parametrize("kind", ["fake", "local"])
-def test_duplicate_message_ids_are_dropped(kind: str, tmp_path: Path) -> None:
-    queue: Any = FakeQueue() if kind == "fake" else LocalQueue(tmp_path / "q.sqlite")
+def test_duplicate_message_ids_are_dropped_within_the_window_and_taken_after_it(kind: str, tmp_path: Path) -> None:
+    clock = [datetime(2030, 1, 1, tzinfo=UTC)]
+    window = timedelta(hours=8, minutes=30)
+    queue: Any = (FakeQueue(now=lambda: clock[0], duplicate_window=window) if kind == "fake"
+                  else LocalQueue(tmp_path / "q.sqlite", now=lambda: clock[0], duplicate_window=window))
+
+    def sent() -> int:
+        return len(queue.sent) if kind == "fake" else int(queue.depth())
+
     for _ in range(3):
         queue.send(QueueMessage(session_id="s", message_id="same", body="{}"))
-    assert (len(queue.sent) if kind == "fake" else queue.depth()) == 1
+    assert sent() == 1
+    clock[0] += window - timedelta(minutes=1)
+    queue.send(QueueMessage(session_id="s", message_id="same", body="{}"))
+    assert sent() == 1
+    clock[0] += timedelta(minutes=2)  # past the window of the first send: a redelivery hours later
+    queue.send(QueueMessage(session_id="s", message_id="same", body="{}"))
+    assert sent() == 2
 
 
 @pytest.mark.skipif(not os.environ.get("SERVICEBUS_CONNECTION_STRING"), reason="no Service Bus namespace configured")

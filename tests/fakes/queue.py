@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from lifecycle.errors import QueueUnavailable
 from lifecycle.ports import DeadLetter, QueueMessage
 
+DUPLICATE_WINDOW = timedelta(hours=8, minutes=30)  # the local queue's default, and the deployed queue's
+
 
 class FakeQueue:
-    """Keeps what was sent; drops a message id seen before, as duplicate detection does.
+    """Keeps what was sent; drops a message id first seen within the duplicate window, as
+    duplicate detection does (a redelivery hours later gets through).
 
     `dead_letter` puts a message where the broker would after giving up on it; a replay
     sends a copy under a new id, as the Service Bus adapter does.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 duplicate_window: timedelta = DUPLICATE_WINDOW) -> None:
         self.sent: list[QueueMessage] = []
         self.dead: list[DeadLetter] = []
-        self._seen: set[str] = set()
+        self._now = now
+        self._window = duplicate_window
+        self._seen: dict[str, datetime] = {}
         self._failures = 0
         self._replays = 0
 
@@ -30,9 +37,11 @@ class FakeQueue:
         if self._failures:
             self._failures -= 1
             raise QueueUnavailable("injected queue outage")
-        if message.message_id in self._seen:
+        now = self._now()
+        first = self._seen.get(message.message_id)
+        if first is not None and now - first < self._window:
             return
-        self._seen.add(message.message_id)
+        self._seen[message.message_id] = now
         self.sent.append(message)
 
     def dead_letter(self, message: QueueMessage, reason: str, delivery_count: int = 1) -> None:
