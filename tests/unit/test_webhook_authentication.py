@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -93,32 +94,33 @@ def hs256_with_public_key() -> str:
 
 # Built when each test runs, not at import: a suite that reaches this test minutes after
 # collecting it must not find the "not yet valid" token valid by then.
-FORGED: dict[str, Callable[[], str | None]] = {
-    "no header": lambda: None,
-    "not bearer": lambda: "Basic dXNlcjpwYXNz",
-    "empty bearer": lambda: "Bearer ",
-    "garbage": lambda: "Bearer not.a.jwt",
-    "alg none": lambda: "Bearer " + unsigned(claims()),
-    "hs256 with the public key": lambda: "Bearer " + hs256_with_public_key(),
-    "unknown kid": lambda: "Bearer " + sign(claims(), kid="k-unknown"),
-    "signed by another key": lambda: "Bearer " + sign(claims(), key=OTHER_KEY),
-    "wrong aud": lambda: "Bearer " + sign(claims(aud="someone-else")),
-    "wrong tid": lambda: "Bearer " + sign(claims(tid="99999999-2222-3333-4444-555555555555")),
-    "wrong issuer": lambda: "Bearer " + sign(claims(iss="https://login.microsoftonline.com/other/v2.0")),
-    "wrong azp": lambda: "Bearer " + sign(claims(azp="not-the-marketplace")),
-    "no azp nor appid": lambda: "Bearer " + sign(claims(azp=None)),
-    "expired": lambda: "Bearer " + sign(claims(exp=int(time.time()) - 600)),
-    "not yet valid": lambda: "Bearer " + sign(claims(nbf=int(time.time()) + 600)),
-    "no exp": lambda: "Bearer " + sign(claims(exp=None)),
+FORGED: dict[str, tuple[Callable[[], str | None], str]] = {  # each with the reason it is refused for
+    "no header": (lambda: None, "no Authorization header"),
+    "not bearer": (lambda: "Basic dXNlcjpwYXNz", "not a bearer token"),
+    "empty bearer": (lambda: "Bearer ", "not a bearer token"),
+    "garbage": (lambda: "Bearer not.a.jwt", "not a JWT"),
+    "alg none": (lambda: "Bearer " + unsigned(claims()), "not signed with RS256"),
+    "hs256 with the public key": (lambda: "Bearer " + hs256_with_public_key(), "not signed with RS256"),
+    "unknown kid": (lambda: "Bearer " + sign(claims(), kid="k-unknown"), "not one of our tenant's keys"),
+    "signed by another key": (lambda: "Bearer " + sign(claims(), key=OTHER_KEY), "InvalidSignatureError"),
+    "wrong aud": (lambda: "Bearer " + sign(claims(aud="someone-else")), "another audience"),
+    "wrong tid": (lambda: "Bearer " + sign(claims(tid="99999999-2222-3333-4444-555555555555")), "another tenant"),
+    "wrong issuer": (lambda: "Bearer " + sign(claims(iss="https://login.microsoftonline.com/other/v2.0")),
+                     "issuer is not our tenant"),
+    "wrong azp": (lambda: "Bearer " + sign(claims(azp="not-the-marketplace")), "not issued to the marketplace"),
+    "no azp nor appid": (lambda: "Bearer " + sign(claims(azp=None)), "not issued to the marketplace"),
+    "expired": (lambda: "Bearer " + sign(claims(exp=int(time.time()) - 600)), "has expired"),
+    "not yet valid": (lambda: "Bearer " + sign(claims(nbf=int(time.time()) + 600)), "not valid yet"),
+    "no exp": (lambda: "Bearer " + sign(claims(exp=None)), "MissingRequiredClaimError"),
 }
 
 
-@pytest.mark.parametrize("forge", FORGED.values(), ids=FORGED.keys())
-def test_forged_or_misdirected_tokens_are_unauthenticated(
-    authenticator: WebhookAuthenticator, forge: Callable[[], str | None]
+@pytest.mark.parametrize(("forge", "reason"), FORGED.values(), ids=FORGED.keys())
+def test_forged_or_misdirected_tokens_are_unauthenticated_for_their_own_reason(
+    authenticator: WebhookAuthenticator, forge: Callable[[], str | None], reason: str
 ) -> None:
     header = forge()
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(Unauthenticated, match=re.escape(reason)):
         authenticator.authenticate(header)
 
 
