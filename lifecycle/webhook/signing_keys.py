@@ -53,12 +53,15 @@ class SigningKeys:
         """The public key for `kid`, refetching once if it is unknown; None if still unknown
         after a refetch; SigningKeysUnavailable if the keys cannot be fetched or a refetch
         for it is held back (see the module docstring)."""
-        if not self._keys:
+        first = not self._keys
+        if first:
             self._refresh(force=False)
         elif self._fetched_at is not None and self._monotonic() - self._fetched_at > self._max_age:
             self._renew()
         if kid in self._keys:
             return self._keys[kid]
+        if first:
+            return None  # fetched for this very call: refetching at once would find the same keys
         if not self._refresh(force=True):
             raise SigningKeysUnavailable(f"key id {kid[:40]!r} is unknown and the keys were refetched moments ago")
         return self._keys.get(kid)

@@ -247,3 +247,10 @@ def test_a_key_fetch_failure_is_transient_not_an_authentication_failure() -> Non
     authenticator = WebhookAuthenticator(keys, tenant_id=TENANT, client_id=CLIENT)
     with pytest.raises(SigningKeysUnavailable):
         authenticator.authenticate("Bearer " + sign(claims()))
+
+
+def test_an_unknown_kid_on_the_very_first_call_costs_one_fetch_not_two() -> None:
+    calls: list[str] = []
+    keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, {"k1": KEY})))
+    assert keys.key("forged") is None
+    assert len(calls) == 2  # metadata + jwks, once
