@@ -1,7 +1,7 @@
 """The webhook's fast path, inside the marketplace's 10-second window.
 
-authenticate -> parse -> (ChangePlan/ChangeQuantity) decide -> record the delivery ->
-enqueue -> answer. The answer codes are the contract with the marketplace:
+authenticate -> parse -> (ChangePlan/ChangeQuantity) recognise a redelivery, else decide ->
+record the delivery -> enqueue -> answer. The answer codes are the contract with the marketplace:
 
     200  accepted (or a redelivery of something already recorded)
     400  malformed body, or a change we refuse: on ChangePlan/ChangeQuantity a 4xx IS the
@@ -133,18 +133,24 @@ class WebhookService:
             payload=payload[:KEPT_PAYLOAD_CHARS],
         )
         verdict = None
+        stored = None
         if isinstance(event, ChangePlan | ChangeQuantity):
-            # Judged before it is recorded, so an accepted change is recorded once, already
-            # accepted: one write inside the window instead of a record and its update.
-            snapshot = self._store.load(event.subscription_id)
-            verdict = self._judge(event, snapshot.subscription if snapshot else None, log)
-            elapsed = self._monotonic() - started
-            if not verdict.accepted and elapsed > self._decision_seconds:
-                log.warning("webhook.refusal_too_late", elapsed_ms=round(elapsed * 1000), reason=verdict.reason)
-                verdict = Verdict(True)
-            if verdict.accepted:
-                record = replace(record, outcome=ACCEPTED)
-        stored = self._store.record_delivery(record)  # the first record of an operation stands
+            # A redelivery is recognised before anything is judged again: its record answers it,
+            # with no API call or veto inside the window that a slow first answer may have used up.
+            stored = self._store.delivery(event.subscription_id, event.operation_id)
+            if stored is None or not _answered(stored):
+                # Judged before it is recorded, so an accepted change is recorded once, already
+                # accepted: one write inside the window instead of a record and its update.
+                snapshot = self._store.load(event.subscription_id)
+                verdict = self._judge(event, snapshot.subscription if snapshot else None, log)
+                elapsed = self._monotonic() - started
+                if not verdict.accepted and elapsed > self._decision_seconds:
+                    log.warning("webhook.refusal_too_late", elapsed_ms=round(elapsed * 1000), reason=verdict.reason)
+                    verdict = Verdict(True)
+                if verdict.accepted:
+                    record = replace(record, outcome=ACCEPTED)
+        if stored is None:
+            stored = self._store.record_delivery(record)  # the first record of an operation stands
         if stored.status is DeliveryStatus.REJECTED:
             log.info("webhook.rejected_again", reason=stored.reason)
             return WebhookAnswer(400, {"error": stored.reason})
@@ -213,3 +219,8 @@ class WebhookService:
             except ConcurrencyConflict:
                 continue
         self._store.update_delivery(rejected)
+
+
+def _answered(record: DeliveryRecord) -> bool:
+    """Whether an earlier delivery of this change got its verdict: refused, accepted, or processed."""
+    return record.status is DeliveryStatus.REJECTED or record.status.is_final or record.outcome == ACCEPTED

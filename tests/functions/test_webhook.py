@@ -239,6 +239,24 @@ def test_a_redelivered_change_we_accepted_is_answered_the_same_after_the_state_m
     assert [m.message_id for m in env.queue.sent] == [payload["id"]]  # the duplicate dropped by the queue
 
 
+@pytest.mark.parametrize("quantity", [8, 90], ids=["accepted", "refused"])
+def test_a_redelivered_change_is_answered_from_its_record_without_judging_it_again(env: Stack, quantity: int) -> None:
+    # The marketplace redelivers when our first answer was slow: asking a slow API again would
+    # risk the window once more (here the API is down, so a second judgement would be a 503).
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    change = env.marketplace.change_quantity(subscription["id"], 8, deliver=False)
+    # The sandbox refuses a change past the plan's seats itself: that delivery is written by hand.
+    payload = {**env.marketplace.webhook_payload(str(change["id"])), "quantity": quantity}
+    if quantity != 8:
+        payload["id"] = new_id()
+    first = post(payload)
+    env.marketplace.inject(status=503, times=50)
+
+    assert post(payload) == first
+    assert first[0] == (200 if quantity == 8 else 400)
+    assert env.marketplace.faults.pending == 50  # not one API call
+
+
 def test_an_accepted_change_is_recorded_once_already_accepted(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
     sid = subscription["id"]
