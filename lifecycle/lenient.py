@@ -73,7 +73,7 @@ def parse_datetime(value: object, name: str) -> datetime | None:
     zone = "+00:00" if zone in (None, "Z") else zone
     try:
         return datetime.fromisoformat(f"{whole}.{fraction}{zone}").astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a zone pushing year 1 or 9999 past the calendar
         raise InvalidPayload(f"{name} {text[:40]!r} is not a valid date and time") from None
 
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 MARKETPLACE_API_APP_ID = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """The Fulfillment API's own Entra app id: the token audience, and the webhook's azp/appid."""
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # as Python's logging takes them
 
 
 class WebhookAuth(StrEnum):
@@ -120,6 +121,7 @@ class Settings:
 
         def level(name: str, default: str) -> str:
             value = text(name, default).upper()
+            value = _LEVEL_ALIASES.get(value, value)
             if value not in LOG_LEVELS:
                 raise SettingsError(f"{name}={value!r}: use one of {', '.join(LOG_LEVELS)}")
             return value

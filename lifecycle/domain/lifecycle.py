@@ -154,12 +154,14 @@ def _decide_final(state: Subscription | None, delivery: Delivery, now: datetime)
         return Decision(Outcome.SUPERSEDED, state, reason="Unsubscribed is final")
     outcome = OUTCOME_OF[event.action]
     truth = delivery.truth
-    if delivery.operation is OperationStatus.NOT_FOUND and truth is not None and aspect == "status" \
-            and truth.status is not outcome.to:
+    if delivery.operation is OperationStatus.NOT_FOUND and aspect == "status":
         # No operation stands behind the event, so only the subscription can confirm it (a
         # forged or misdirected delivery in `api` mode, where no token vouches for it).
-        reason = f"no operation stands behind it and the marketplace shows {truth.status.value}"
-        return _explained(Outcome.NOT_APPLIED, state, delivery, now, reason)
+        if truth is None:
+            return Decision(Outcome.NEEDS_TRUTH, state, reason="no operation stands behind it: the subscription says")
+        if truth.status is not outcome.to:
+            reason = f"no operation stands behind it and the marketplace shows {truth.status.value}"
+            return _explained(Outcome.NOT_APPLIED, state, delivery, now, reason)
     if event.action is Action.RENEW:
         if delivery.truth is None:
             return Decision(Outcome.NEEDS_TRUTH, state, reason="Renew takes the new term from the marketplace")

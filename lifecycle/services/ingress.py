@@ -222,5 +222,7 @@ class WebhookService:
 
 
 def _answered(record: DeliveryRecord) -> bool:
-    """Whether an earlier delivery of this change got its verdict: refused, accepted, or processed."""
-    return record.status is DeliveryStatus.REJECTED or record.status.is_final or record.outcome == ACCEPTED
+    """Whether an earlier delivery of this change got its verdict: refused, accepted, processed, or
+    accepted and then failed in processing (a refusal now would refuse what we accepted)."""
+    return (record.status in (DeliveryStatus.REJECTED, DeliveryStatus.FAILED) or record.status.is_final
+            or record.outcome == ACCEPTED)

@@ -128,6 +128,13 @@ class Tally:
         if self.in_a_row >= MAX_PROBLEMS_IN_A_ROW:
             raise TooManyProblems(f"{self.in_a_row} subscriptions failed in a row; last: {examined.problem}")
 
+    def note(self, problem: str) -> None:
+        """A problem that says nothing of the API's or storage's health (an item the list spells
+        oddly): counted and kept, but no step towards giving the run up."""
+        self.errors += 1
+        if len(self.problems) < PROBLEMS_KEPT:
+            self.problems.append(problem)
+
     def record(self, run: RunRecord, **changes: Any) -> RunRecord:
         return replace(run, pages=self.pages, listed=self.listed, known=self.known, skipped=self.skipped,
                        counts=dict(self.counts), repaired=self.repaired, errors=self.errors,
@@ -194,7 +201,7 @@ class Walk:
         self.tally.listed += 1
         if isinstance(theirs, Unreadable):
             # Claimed all the same: ours is not "absent" because the list spelt it oddly.
-            self.tally.add(Examined(problem=f"{theirs.id or '(no id)'}: unreadable in the list: {theirs.reason}"))
+            self.tally.note(f"{theirs.id or '(no id)'}: unreadable in the list: {theirs.reason}")
             return []
         if not isinstance(mark, int) or mark != theirs.fingerprint:
             known = mark if isinstance(mark, int) else None

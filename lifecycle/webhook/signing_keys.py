@@ -62,7 +62,7 @@ class SigningKeys:
             return self._keys[kid]
         if first:
             return None  # fetched for this very call: refetching at once would find the same keys
-        if not self._refresh(force=True):
+        if not self._refresh(force=True) and kid not in self._keys:  # another thread's refetch may have brought it
             raise SigningKeysUnavailable(f"key id {kid[:40]!r} is unknown and the keys were refetched moments ago")
         return self._keys.get(kid)
 

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from functions import webhook
 from lifecycle import bootstrap
-from lifecycle.domain.records import Commit
+from lifecycle.domain.records import Commit, DeliveryStatus
 from lifecycle.entrypoints import http
 from lifecycle.parsing import parse_subscription
 from lifecycle.services.ingress import MAX_BODY_BYTES, WebhookAnswer
@@ -255,6 +255,22 @@ def test_a_redelivered_change_is_answered_from_its_record_without_judging_it_aga
     assert post(payload) == first
     assert first[0] == (200 if quantity == 8 else 400)
     assert env.marketplace.faults.pending == 50  # not one API call
+
+
+def test_a_redelivered_change_whose_processing_failed_is_not_refused_after_the_fact(env: Stack) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    change = env.marketplace.change_quantity(subscription["id"], 8, deliver=False)
+    payload = env.marketplace.webhook_payload(str(change["id"]))
+    assert post(payload) == (200, {"status": "accepted"})
+    accepted = env.store.delivery(subscription["id"], str(change["id"]))
+    assert accepted is not None
+    env.store.update_delivery(replace(accepted, status=DeliveryStatus.FAILED, outcome="failed", reason="a bug"))
+    env.marketplace.inject(status=404, times=50)  # judged again, the change would be refused: no such subscription
+
+    assert post(payload)[0] == 200
+    again = env.store.delivery(subscription["id"], str(change["id"]))
+    assert again is not None
+    assert again.status is DeliveryStatus.FAILED  # still in the failed list, replayable
 
 
 def test_an_accepted_change_is_recorded_once_already_accepted(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -252,3 +252,10 @@ def test_a_status_event_without_an_operation_the_subscription_does_not_show_is_n
     [recorded] = effects_of(decision, RecordHistory)
     assert f"the marketplace shows {state.status.value}" in recorded.entry.reason
     assert not effects_of(decision, NotifyProduct)
+
+
+@pytest.mark.parametrize("action", STATUS_ACTIONS, ids=lambda a: a.value)
+def test_a_status_event_without_an_operation_asks_for_the_subscription_first(action: Action) -> None:
+    state = subscription(next(s for s, a in TABLE if a is action))
+    decision = decide(state, delivery(event(action, state), OperationStatus.NOT_FOUND), NOW)
+    assert (decision.outcome, decision.state, decision.effects) == (Outcome.NEEDS_TRUTH, state, ())

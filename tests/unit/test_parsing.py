@@ -113,6 +113,7 @@ def test_a_body_that_is_not_a_json_object_is_refused(body: bytes) -> None:
 
 ADVISORY_GARBLED: dict[str, dict[str, object]] = {
     "timeStamp": {"timeStamp": "yesterday"},
+    "timeStamp past the calendar": {"timeStamp": "9999-12-31T23:59:59-01:00"},
     "status": {"status": "Pending"},
     "snapshot without a status": {"subscription": {"id": "s", "planId": "gold"}},
     "snapshot with an unknown status": {"subscription": {"id": "s", "saasSubscriptionStatus": "Active"}},

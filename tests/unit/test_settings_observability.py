@@ -66,3 +66,8 @@ def test_log_levels_default_to_info_for_ours_and_warning_for_the_libraries() -> 
 def test_an_unknown_log_level_is_refused_with_the_levels_there_are(name: str) -> None:
     with pytest.raises(SettingsError, match=rf"{name}='VERBOSE': use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"):
         Settings.from_env({name: "verbose"})
+
+
+def test_the_level_names_pythons_logging_also_takes_are_accepted() -> None:
+    settings = Settings.from_env({"LOG_LEVEL": "warn", "LIBRARY_LOG_LEVEL": "FATAL"})
+    assert (settings.log_level, settings.library_log_level) == ("WARNING", "CRITICAL")
