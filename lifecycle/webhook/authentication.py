@@ -4,17 +4,29 @@ RS256 only (no `none`, no HMAC with the public key as secret); `aud` is our app 
 `tid` our tenant, `azp` (v2) or `appid` (v1) the marketplace's app id, the issuer either
 the v1 or the v2 form for our tenant; `exp` and `nbf` with a small skew. Any failure is
 Unauthenticated (401); a key fetch failure stays a SigningKeysUnavailable (503).
+
+A token that passed is remembered (its exact text, signature included) until its `exp` or
+for VERIFIED_FOR seconds, whichever comes first: the marketplace signs one token and sends
+it with many deliveries, and checking it again costs more CPU than the rest of a
+notify-only webhook's own work. Any other text, a forged signature included, is checked in
+full; a remembered token past its time is checked in full again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import jwt
 
 from lifecycle.errors import Unauthenticated
 from lifecycle.settings import MARKETPLACE_API_APP_ID
+
+VERIFIED_FOR = 600.0  # seconds at most a verified token is trusted without its signature checked again
+VERIFIED_KEPT = 64  # distinct verified tokens remembered, the least recently used forgotten first
 
 
 class KeySource(Protocol):
@@ -32,8 +44,12 @@ class WebhookAuthenticator:
         client_id: str,
         marketplace_app_id: str = MARKETPLACE_API_APP_ID,
         skew_seconds: float = 120.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys
+        self._clock = clock
+        self._verified: OrderedDict[str, tuple[float, Mapping[str, Any]]] = OrderedDict()
+        self._verified_lock = threading.Lock()
         self._tenant_id = tenant_id
         self._client_id = client_id
         self._marketplace_app_id = marketplace_app_id
@@ -46,6 +62,22 @@ class WebhookAuthenticator:
     def authenticate(self, authorization: str | None) -> Mapping[str, Any]:
         """The verified claims, or Unauthenticated saying (briefly) why not."""
         token = _bearer(authorization)
+        now = self._clock()
+        with self._verified_lock:
+            remembered = self._verified.get(token)
+            if remembered is not None and now < remembered[0]:
+                self._verified.move_to_end(token)
+                return remembered[1]
+        claims = self._verify(token)
+        until = min(now + VERIFIED_FOR, float(claims["exp"]))  # `exp` is required: decode checked it
+        with self._verified_lock:
+            self._verified[token] = (until, claims)
+            self._verified.move_to_end(token)
+            while len(self._verified) > VERIFIED_KEPT:
+                self._verified.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str) -> Mapping[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:

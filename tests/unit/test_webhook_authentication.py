@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from lifecycle.errors import SigningKeysUnavailable, Unauthenticated
 from lifecycle.settings import MARKETPLACE_API_APP_ID
-from lifecycle.webhook.authentication import WebhookAuthenticator
+from lifecycle.webhook.authentication import VERIFIED_FOR, VERIFIED_KEPT, WebhookAuthenticator
 from lifecycle.webhook.signing_keys import RENEW_RETRY_SECONDS, SigningKeys
 
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -254,3 +254,71 @@ def test_an_unknown_kid_on_the_very_first_call_costs_one_fetch_not_two() -> None
     keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, {"k1": KEY})))
     assert keys.key("forged") is None
     assert len(calls) == 2  # metadata + jwks, once
+
+
+class CountingKeys:
+    """Our tenant's keys, counting how often a signature needed one."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    def key(self, kid: str) -> Any | None:
+        self.lookups += 1
+        return KEY.public_key() if kid == "k1" else None
+
+
+def remembering(clock: list[float]) -> tuple[WebhookAuthenticator, CountingKeys]:
+    keys = CountingKeys()
+    return WebhookAuthenticator(keys, tenant_id=TENANT, client_id=CLIENT, clock=lambda: clock[0]), keys
+
+
+def test_a_token_that_passed_is_not_checked_again_for_the_next_deliveries() -> None:
+    clock = [time.time()]
+    authenticator, keys = remembering(clock)
+    header = "Bearer " + sign(claims())
+    for _ in range(5):
+        assert authenticator.authenticate(header)["tid"] == TENANT
+    assert keys.lookups == 1
+
+
+def test_a_remembered_token_is_checked_in_full_again_after_its_time() -> None:
+    clock = [time.time()]
+    authenticator, keys = remembering(clock)
+    header = "Bearer " + sign(claims(exp=int(clock[0]) + 3600))
+    authenticator.authenticate(header)
+    clock[0] += VERIFIED_FOR + 1
+    authenticator.authenticate(header)
+    assert keys.lookups == 2
+
+
+def test_a_remembered_token_is_checked_in_full_again_once_its_exp_has_passed() -> None:
+    clock = [time.time()]
+    authenticator, keys = remembering(clock)
+    header = "Bearer " + sign(claims(exp=int(clock[0]) + 60))
+    authenticator.authenticate(header)
+    clock[0] += 61  # before VERIFIED_FOR, after exp: the full check decides (PyJWT's own skew applies there)
+    authenticator.authenticate(header)
+    assert keys.lookups == 2
+
+
+def test_the_same_token_with_a_forged_signature_is_not_taken_from_memory() -> None:
+    clock = [time.time()]
+    authenticator, _ = remembering(clock)
+    token = sign(claims())
+    authenticator.authenticate("Bearer " + token)
+    head, body, signature = token.split(".")
+    forged = ".".join([head, body, ("A" if signature[0] != "A" else "B") + signature[1:]])
+    with pytest.raises(Unauthenticated, match="InvalidSignatureError"):
+        authenticator.authenticate("Bearer " + forged)
+
+
+def test_only_so_many_tokens_are_remembered() -> None:
+    clock = [time.time()]
+    authenticator, keys = remembering(clock)
+    tokens = ["Bearer " + sign(claims(jti=str(n))) for n in range(VERIFIED_KEPT + 1)]
+    for header in tokens:
+        authenticator.authenticate(header)
+    authenticator.authenticate(tokens[-1])  # the newest is remembered
+    assert keys.lookups == VERIFIED_KEPT + 1
+    authenticator.authenticate(tokens[0])  # the oldest was forgotten: checked in full
+    assert keys.lookups == VERIFIED_KEPT + 2
