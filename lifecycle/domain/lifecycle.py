@@ -163,9 +163,9 @@ def _decide_final(state: Subscription | None, delivery: Delivery, now: datetime)
             reason = f"no operation stands behind it and the marketplace shows {truth.status.value}"
             return _explained(Outcome.NOT_APPLIED, state, delivery, now, reason)
     if event.action is Action.RENEW:
-        if delivery.truth is None:
+        if truth is None:
             return Decision(Outcome.NEEDS_TRUTH, state, reason="Renew takes the new term from the marketplace")
-        renewed = replace(state, term=delivery.truth.term, is_free_trial=delivery.truth.is_free_trial)
+        renewed = replace(state, term=truth.term, is_free_trial=truth.is_free_trial)
         return _changed(Outcome.APPLIED, state, apply_event(renewed, event, None), delivery, now, outcome.change)
     new = apply_event(state, event, outcome.to if aspect == "status" else None)
     return _changed(Outcome.APPLIED, state, new, delivery, now, outcome.change)

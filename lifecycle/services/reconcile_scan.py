@@ -121,10 +121,8 @@ class Tally:
         if not examined.problem:
             self.in_a_row = 0
             return
-        self.errors += 1
+        self.note(examined.problem)
         self.in_a_row += 1
-        if len(self.problems) < PROBLEMS_KEPT:
-            self.problems.append(examined.problem)
         if self.in_a_row >= MAX_PROBLEMS_IN_A_ROW:
             raise TooManyProblems(f"{self.in_a_row} subscriptions failed in a row; last: {examined.problem}")
 

@@ -281,22 +281,15 @@ def test_a_token_that_passed_is_not_checked_again_for_the_next_deliveries() -> N
     assert keys.lookups == 1
 
 
-def test_a_remembered_token_is_checked_in_full_again_after_its_time() -> None:
+@pytest.mark.parametrize(("lifetime", "later"), [(3600, VERIFIED_FOR + 1), (60, 61)],
+                         ids=["after the time kept", "after its exp, before the time kept"])
+def test_a_remembered_token_is_checked_in_full_again_after_its_time(lifetime: int, later: float) -> None:
+    # After exp the full check decides (PyJWT's own skew applies there).
     clock = [time.time()]
     authenticator, keys = remembering(clock)
-    header = "Bearer " + sign(claims(exp=int(clock[0]) + 3600))
+    header = "Bearer " + sign(claims(exp=int(clock[0]) + lifetime))
     authenticator.authenticate(header)
-    clock[0] += VERIFIED_FOR + 1
-    authenticator.authenticate(header)
-    assert keys.lookups == 2
-
-
-def test_a_remembered_token_is_checked_in_full_again_once_its_exp_has_passed() -> None:
-    clock = [time.time()]
-    authenticator, keys = remembering(clock)
-    header = "Bearer " + sign(claims(exp=int(clock[0]) + 60))
-    authenticator.authenticate(header)
-    clock[0] += 61  # before VERIFIED_FOR, after exp: the full check decides (PyJWT's own skew applies there)
+    clock[0] += later
     authenticator.authenticate(header)
     assert keys.lookups == 2
 
