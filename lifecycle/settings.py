@@ -1,8 +1,9 @@
 """Configuration: the only module that reads the environment.
 
-App settings in Azure, `local.settings.json`'s Values or a `.env` file locally (loaded
-by the local runtime into the environment before `Settings.from_env`). Every external
-endpoint is a setting, so the worker runs unchanged against Microsoft or the sandbox.
+App settings in Azure; locally the environment of the shell that runs `lifecycle` (no
+`.env` file is read; the Functions Core Tools put `local.settings.json`'s Values into
+their own worker's environment). Every external endpoint is a setting, so the worker runs
+unchanged against Microsoft or the sandbox.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Settings:
     api_max_attempts: int = 5
     reconcile_schedule: str = "0 */30 * * * *"  # NCRONTAB with seconds; the Functions host reads it itself
     reconcile_stuck_after_hours: float = 24.0  # pending fulfilment start longer than this is reported
+    reconcile_settle_seconds: float = 300.0  # drift in an aspect a webhook set more recently waits a run; 0: never
     reconcile_check_operations: ReconcileOperations = ReconcileOperations.DRIFTED
     product_events_url: str = ""  # unset: the product is told nothing (NoopProduct)
     product_signing_secret: str = ""  # HMAC key for product events and veto requests
@@ -135,6 +137,9 @@ class Settings:
         stuck_after = number("RECONCILE_STUCK_AFTER_HOURS", defaults.reconcile_stuck_after_hours)
         if stuck_after < 0:
             raise SettingsError(f"RECONCILE_STUCK_AFTER_HOURS={stuck_after:g} cannot be negative")
+        settle = number("RECONCILE_SETTLE_SECONDS", defaults.reconcile_settle_seconds)
+        if settle < 0:
+            raise SettingsError(f"RECONCILE_SETTLE_SECONDS={settle:g} cannot be negative")
         credential = text("MARKETPLACE_CREDENTIAL", defaults.marketplace_credential.value).lower()
         if credential not in {c.value for c in MarketplaceCredential}:
             raise SettingsError(f"MARKETPLACE_CREDENTIAL={credential!r}: use 'secret' (a client secret) or "
@@ -173,6 +178,7 @@ class Settings:
             api_max_attempts=int(number("MARKETPLACE_API_MAX_ATTEMPTS", defaults.api_max_attempts)),
             reconcile_schedule=text("RECONCILE_SCHEDULE", defaults.reconcile_schedule),
             reconcile_stuck_after_hours=stuck_after,
+            reconcile_settle_seconds=settle,
             reconcile_check_operations=ReconcileOperations(operations),
             product_events_url=text("PRODUCT_EVENTS_URL", ""),
             product_signing_secret=env.get("PRODUCT_SIGNING_SECRET", ""),
@@ -217,6 +223,7 @@ class Settings:
             "MARKETPLACE_API_MAX_ATTEMPTS": str(self.api_max_attempts),
             "RECONCILE_SCHEDULE": self.reconcile_schedule,
             "RECONCILE_STUCK_AFTER_HOURS": f"{self.reconcile_stuck_after_hours:g}",
+            "RECONCILE_SETTLE_SECONDS": f"{self.reconcile_settle_seconds:g}",
             "RECONCILE_CHECK_OPERATIONS": self.reconcile_check_operations.value,
             "PRODUCT_EVENTS_URL": self.product_events_url,
             "PRODUCT_VETO_URL": self.product_veto_url,

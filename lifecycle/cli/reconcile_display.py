@@ -76,16 +76,17 @@ def summary_table(run: RunRecord, found: list[Finding]) -> RenderableType:
     if run.error:
         figures["error"] = run.error
     title = "Dry run" if run.dry_run else "Reconcile run"
-    per_class = Table("class", "found", "would repair" if run.dry_run else "repaired", "reported",
+    per_class = Table("class", "found", "would repair" if run.dry_run else "repaired", "next run", "reported",
                       title="Findings per class", title_justify="left")
-    fixed = Counter(f.kind for f in found if f.remedy is not Remedy.REPORT)
+    fixed = Counter(f.kind for f in found if f.remedy in (Remedy.ADOPT, Remedy.REPAIR))
+    waiting = Counter(f.kind for f in found if f.remedy is Remedy.WAIT)
     reported = Counter(f.kind for f in found if f.remedy is Remedy.REPORT)
     for kind in FindingKind:
         total = run.counts.get(kind, 0)
         if total:
-            per_class.add_row(kind.value, str(total), str(fixed[kind]), str(reported[kind]))
+            per_class.add_row(kind.value, str(total), str(fixed[kind]), str(waiting[kind]), str(reported[kind]))
     if not run.counts:
-        per_class.add_row("(none)", "0", "0", "0")
+        per_class.add_row("(none)", "0", "0", "0", "0")
     problems = [fields_table("Problems", {str(n): p for n, p in enumerate(run.problems, 1)})] if run.problems else []
     return Group(fields_table(title, figures), per_class, *problems)
 
@@ -105,5 +106,7 @@ def findings_table(found: list[Finding], *, dry_run: bool) -> Table:
 def outcome(remedy: Remedy, *, dry_run: bool) -> str:
     if remedy is Remedy.REPORT:
         return "reported"
+    if remedy is Remedy.WAIT:
+        return "next run"
     verb = "adopt" if remedy is Remedy.ADOPT else "repair"
     return f"would {verb}" if dry_run else {"adopt": "adopted", "repair": "repaired"}[verb]

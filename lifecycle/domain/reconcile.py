@@ -15,6 +15,12 @@ Rules, in the order `compare` and `plan_repair` apply them:
 5. A repair keeps our bookkeeping (the last operation applied) and raises each repaired
    aspect's change time to when the truth was seen, so an older webhook still in
    Microsoft's eight hours of retries cannot undo it; a newer one still applies.
+6. Drift in an aspect a webhook set recently (after `recent_since`: minutes ago) waits for
+   the next run (WAIT). The list may not show yet a change the marketplace made a moment
+   ago (a plan or seat change applied on our acknowledgement or its own auto-accept), and
+   taking the list's older value would tell the product to undo what the customer just
+   did. Nothing of that subscription changes in this run; the next run, reading the list
+   afresh, repairs whatever still differs.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class FindingKind(StrEnum):
 class Remedy(StrEnum):
     ADOPT = "adopt"  # create our state from the marketplace's subscription
     REPAIR = "repair"  # take the marketplace's value
+    WAIT = "wait"  # ours changed after the truth may have been read: the next run decides
     REPORT = "report"  # change nothing; a person looks
 
 
@@ -72,6 +79,9 @@ ASPECTS: tuple[tuple[FindingKind, tuple[str, ...]], ...] = (
                            "is_test", "sandbox_type")),
 )
 COMPARED = tuple(name for _, names in ASPECTS for name in names)
+_STAMPED = {FindingKind.STATUS: "status", FindingKind.PLAN: "plan", FindingKind.QUANTITY: "quantity",
+            FindingKind.TERM: "term"}
+"""The aspects that keep a change time (`ChangeTimes`), by the finding of their drift."""
 
 
 def _reachable() -> dict[Status, frozenset[Status]]:
@@ -94,18 +104,34 @@ REACHABLE = _reachable()
 """Status -> every status the lifecycle can lead to from it (itself included)."""
 
 
-def compare(ours: Subscription | None, theirs: Subscription) -> tuple[Finding, ...]:
-    """Every drifted aspect of one subscription, each with its remedy (rules 1-3)."""
+def compare(
+    ours: Subscription | None, theirs: Subscription, *, recent_since: datetime | None = None
+) -> tuple[Finding, ...]:
+    """Every drifted aspect of one subscription, each with its remedy (rules 1-3 and 6)."""
     if ours is None:
         return (Finding(theirs.id, FindingKind.MISSING_LOCALLY, Remedy.ADOPT, "", theirs.status.value),)
-    safe = theirs.status in REACHABLE[ours.status]
-    detail = "" if safe else f"{theirs.status.value} cannot follow our {ours.status.value}: left for a person"
-    return tuple(
-        Finding(ours.id, kind, Remedy.REPAIR if safe else Remedy.REPORT, _render(ours, names),
-                _render(theirs, names), detail)
-        for kind, names in ASPECTS
-        if any(getattr(ours, name) != getattr(theirs, name) for name in names)
-    )
+    drifted = [(kind, names) for kind, names in ASPECTS
+               if any(getattr(ours, name) != getattr(theirs, name) for name in names)]
+    remedy, detail = Remedy.REPAIR, ""
+    recent = None if recent_since is None else _set_after(ours, {kind for kind, _ in drifted}, recent_since)
+    if theirs.status not in REACHABLE[ours.status]:
+        remedy = Remedy.REPORT
+        detail = f"{theirs.status.value} cannot follow our {ours.status.value}: left for a person"
+    elif recent is not None:
+        aspect, at = recent
+        remedy, detail = Remedy.WAIT, (f"a webhook set our {aspect} at {at.isoformat()}, too recently to tell "
+                                       "whether the list shows it yet: the next run decides")
+    return tuple(Finding(ours.id, kind, remedy, _render(ours, names), _render(theirs, names), detail)
+                 for kind, names in drifted)
+
+
+def _set_after(ours: Subscription, kinds: set[FindingKind], since: datetime) -> tuple[str, datetime] | None:
+    """The first drifted aspect of ours stamped after `since`, and its stamp (rule 6)."""
+    for kind, aspect in _STAMPED.items():
+        at = getattr(ours.changed_at, aspect)
+        if kind in kinds and at is not None and at > since:
+            return aspect, at
+    return None
 
 
 def pending_since(ours: Subscription) -> datetime | None:
@@ -157,15 +183,21 @@ class Repair:
 
 
 def plan_repair(
-    ours: Subscription | None, theirs: Subscription, *, run_id: str, now: datetime, seen: datetime
+    ours: Subscription | None,
+    theirs: Subscription,
+    *,
+    run_id: str,
+    now: datetime,
+    seen: datetime,
+    recent_since: datetime | None = None,
 ) -> Repair | None:
-    """The repair of one subscription from the truth, or None when nothing is to change (rules 2-5).
+    """The repair of one subscription from the truth, or None when nothing is to change (rules 2-6).
 
     `seen` is a time no later than when `theirs` was read, on the marketplace's clock as
-    far as we can tell; it stamps the repaired aspects.
+    far as we can tell; it stamps the repaired aspects. `recent_since` is as in `compare`.
     """
-    findings = compare(ours, theirs)
-    if not findings or any(finding.remedy is Remedy.REPORT for finding in findings):
+    findings = compare(ours, theirs, recent_since=recent_since)
+    if not findings or any(finding.remedy in (Remedy.REPORT, Remedy.WAIT) for finding in findings):
         return None
     kinds = {finding.kind for finding in findings}
     state = _repaired(ours, theirs, kinds, seen)
@@ -185,10 +217,6 @@ def plan_repair(
         reason="reconciliation: " + ", ".join(f.kind.value for f in findings),
     )
     return Repair(state, entry)
-
-
-_STAMPED = {FindingKind.STATUS: "status", FindingKind.PLAN: "plan", FindingKind.QUANTITY: "quantity",
-            FindingKind.TERM: "term"}
 
 
 def _repaired(ours: Subscription | None, theirs: Subscription, kinds: set[FindingKind], seen: datetime) -> Subscription:

@@ -30,7 +30,7 @@ from lifecycle.logs import get_logger
 from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, MarketplaceApi, Product, SubscriptionStore
 from lifecycle.services.reconcile_read import read_all
-from lifecycle.services.reconcile_repair import Examiner
+from lifecycle.services.reconcile_repair import SETTLE, Examiner
 from lifecycle.services.reconcile_scan import Tally, Walk
 from lifecycle.settings import ReconcileOperations, Settings
 
@@ -73,6 +73,7 @@ class ReconcileService:
         *,
         product: Product | None = None,
         stuck_after: timedelta = timedelta(hours=24),
+        settle: timedelta = SETTLE,
         operations: ReconcileOperations = ReconcileOperations.DRIFTED,
         workers: int = 8,
         page_retry: RetryPolicy = PAGE_RETRY,
@@ -80,6 +81,7 @@ class ReconcileService:
     ) -> None:
         self._store, self._api, self._clock, self._product = store, api, clock, product
         self._stuck_after = stuck_after
+        self._settle = settle
         self._all_operations = operations is ReconcileOperations.ACTIVE
         self._workers = workers
         self._page_retry = page_retry
@@ -92,7 +94,8 @@ class ReconcileService:
         product: Product | None = None,
     ) -> ReconcileService:
         return cls(store, api, clock, product=product, operations=settings.reconcile_check_operations,
-                   stuck_after=timedelta(hours=settings.reconcile_stuck_after_hours))
+                   stuck_after=timedelta(hours=settings.reconcile_stuck_after_hours),
+                   settle=timedelta(seconds=settings.reconcile_settle_seconds))
 
     def run(self, *, dry_run: bool = False, progress: Progress | None = None) -> RunRecord:
         """One reconciliation; RunInProgress if another real run holds the lease.
@@ -131,7 +134,7 @@ class ReconcileService:
             self._store.save_run(run)
             with ThreadPoolExecutor(self._workers, thread_name_prefix="reconcile") as pool:
                 examiner = Examiner(self._store, self._api, self._clock, self._product, log, run_id=run.run_id,
-                                    dry_run=dry_run, stuck_after=self._stuck_after,
+                                    dry_run=dry_run, stuck_after=self._stuck_after, settle=self._settle,
                                     all_operations=self._all_operations)
                 walk = Walk(api=self._api, clock=self._clock, examiner=examiner, tally=tally, pool=pool,
                             retry=self._page_retry, stuck_after=self._stuck_after, all_operations=self._all_operations,

@@ -38,6 +38,10 @@ SKEW_ALLOWANCE = timedelta(minutes=5)
 """How far our clock may run ahead of Microsoft's. A repair stamps its aspects this much
 before our `now`, so a genuinely newer webhook is never taken for an old one."""
 
+SETTLE = SKEW_ALLOWANCE
+"""The default time a webhook's change is left to reach the marketplace's list: drift in an
+aspect a webhook set more recently waits for the next run (rule 6 of `compare`)."""
+
 ACTIVE = frozenset({Status.SUBSCRIBED, Status.SUSPENDED})  # the only statuses with answerable operations
 DRIFT = frozenset(FindingKind) - {FindingKind.ABSENT_REMOTELY, FindingKind.STUCK_PENDING,
                                   FindingKind.OUTSTANDING_OPERATION}
@@ -67,12 +71,14 @@ class Examiner:
         dry_run: bool,
         stuck_after: timedelta,
         all_operations: bool,
+        settle: timedelta = SETTLE,
         max_conflicts: int = 5,
     ) -> None:
         self._store, self._api, self._clock, self._product, self._log = store, api, clock, product, log
         self._run_id = run_id
         self._dry_run = dry_run
         self._stuck_after = stuck_after
+        self._settle = settle
         self._all_operations = all_operations
         self._max_conflicts = max_conflicts
 
@@ -100,13 +106,15 @@ class Examiner:
                 except MarketplaceNotFound:
                     return Examined(() if ours is None else (absent(ours),))
             now = self._clock.now()
-            findings = compare(ours, theirs)
+            seen = now - SKEW_ALLOWANCE
+            recent_since = now - self._settle if self._settle else None
+            findings = compare(ours, theirs, recent_since=recent_since)
             if ours is not None:
                 late = stuck(theirs.id, theirs.status, pending_since(ours), now, self._stuck_after)
                 findings += () if late is None else (late,)
             repair = None
             if not self._dry_run:
-                repair = plan_repair(ours, theirs, run_id=self._run_id, now=now, seen=now - SKEW_ALLOWANCE)
+                repair = plan_repair(ours, theirs, run_id=self._run_id, now=now, seen=seen, recent_since=recent_since)
             if repair is not None:
                 try:
                     self._store.commit(Commit(subscription=repair.state, expected=snapshot, history=(repair.entry,)))

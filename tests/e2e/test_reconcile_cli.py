@@ -17,8 +17,12 @@ from tests.e2e.served import ServedStack, same_as_truth
 
 pytestmark = pytest.mark.e2e
 
-def start(served: ServedStack) -> ServedStack:
+def start(served: ServedStack, *, settle: bool = False) -> ServedStack:
     served.env["RECONCILE_STUCK_AFTER_HOURS"] = "0"  # a purchase pending at all counts as stuck
+    if not settle:
+        # The worker learnt of these subscriptions through webhooks seconds ago: with the default
+        # settling time, every drift in them would wait for the next run (the test at the end).
+        served.env["RECONCILE_SETTLE_SECONDS"] = "0"
     return served.start()
 
 
@@ -128,7 +132,7 @@ def test_on_a_terminal_the_run_shows_its_progress_then_a_summary_and_the_finding
     findings = re.search(r"^Findings\s*$", out, re.MULTILINE)
     assert findings is not None
     assert progress < out.index("dry run: done") < out.index("Findings per class") < findings.start()
-    assert re.search(r"status_mismatch\s*│\s*1\s*│\s*1\s*│\s*0", out)  # found, would repair, reported
+    assert re.search(r"status_mismatch\s*│\s*1\s*│\s*1\s*│\s*0\s*│\s*0", out)  # found, would repair, next run, reported
     assert re.search(rf"{sid[:8]}.*status_mismatch.*Subscribed.*Suspended.*would repair", out)
     assert "dry run: nothing changed" in out
     assert served.cli("subscriptions", "show", sid)["subscription"]["status"] == "Subscribed"
@@ -149,4 +153,22 @@ def test_a_run_while_another_holds_the_lease_exits_3_and_changes_nothing(served:
     assert "another reconcile run holds the lease" in refused.stderr
     assert served.cli("subscriptions", "show", sid)["subscription"]["status"] == "Subscribed"
     assert served.cli("reconcile", "--dry-run")["run"]["counts"] == {"status_mismatch": 1}  # a dry run may overlap
+    served.stop()
+
+
+def test_drift_right_after_a_webhook_waits_for_the_next_run_and_changes_nothing(served: ServedStack) -> None:
+    served.env["COLUMNS"] = "250"
+    start(served, settle=True)
+    sid = known_to_us(served, "suspended")["suspended"]  # a webhook set every aspect just now
+    served.cli("sandbox", "suspend", sid, "--no-deliver")
+
+    report = served.cli("reconcile")
+    shown = served.run("reconcile", "--dry-run")
+
+    assert classes(report) == {(sid, "status_mismatch", "wait")}
+    assert "a webhook set our status at " in report["findings"][0]["detail"]
+    assert report["run"]["repaired"] == 0
+    assert served.cli("subscriptions", "show", sid)["subscription"]["status"] == "Subscribed"
+    assert re.search(r"status_mismatch\s*│\s*1\s*│\s*0\s*│\s*1\s*│\s*0", shown.stdout)
+    assert re.search(rf"{sid[:8]}.*status_mismatch.*Subscribed.*Suspended.*next run", shown.stdout)
     served.stop()

@@ -32,8 +32,10 @@ from tests.unit.builders import T0, event, later, subscription
 S = Status
 
 
-def repair_of(ours: Subscription | None, theirs: Subscription, seen: datetime = T0) -> Repair | None:
-    return plan_repair(ours, theirs, run_id="run-1", now=later(10), seen=seen)
+def repair_of(
+    ours: Subscription | None, theirs: Subscription, seen: datetime = T0, recent_since: datetime | None = None
+) -> Repair | None:
+    return plan_repair(ours, theirs, run_id="run-1", now=later(10), seen=seen, recent_since=recent_since)
 
 
 def test_an_identical_subscription_has_no_findings() -> None:
@@ -126,6 +128,44 @@ def test_a_repair_keeps_our_bookkeeping_and_raises_only_the_repaired_aspects() -
     assert repair.state.changed_at == ChangeTimes(status=early, plan=late, quantity=T0, term=early)
     assert [(c.field, c.before, c.after) for c in repair.entry.changes] == [("plan_id", "team", "business"),
                                                                              ("quantity", "5", "9")]
+
+
+@pytest.mark.parametrize(("field", "value", "aspect"), [
+    ("plan_id", "business", "plan"),
+    ("quantity", 9, "quantity"),
+    ("status", S.SUSPENDED, "status"),
+    ("term", Term("P1Y", date(2027, 1, 1), date(2027, 12, 31)), "term"),
+])
+def test_drift_in_an_aspect_a_webhook_set_recently_waits_for_the_next_run(field: str, value: Any, aspect: str) -> None:
+    # A webhook set it a minute after `recent_since`: the list may still show the subscription as it was.
+    ours = subscription(changed_at=replace(ChangeTimes(), **{aspect: T0 + timedelta(minutes=1)}))
+    theirs = replace(ours, **{field: value}, auto_renew=False)
+    findings = compare(ours, theirs, recent_since=T0)
+    assert [(f.kind, f.remedy) for f in findings] == [(findings[0].kind, Remedy.WAIT),
+                                                      (FindingKind.AUTO_RENEW, Remedy.WAIT)]  # all of it waits
+    assert f"a webhook set our {aspect} at " in findings[0].detail
+    assert repair_of(ours, theirs, recent_since=T0) is None
+
+
+def test_a_stamp_at_or_before_recent_since_is_repaired() -> None:
+    # A repair stamps `seen`, which a later run's `recent_since` is past: a repaired aspect never waits.
+    ours = subscription(changed_at=ChangeTimes(plan=T0))
+    theirs = replace(ours, plan_id="business")
+    assert [f.remedy for f in compare(ours, theirs, recent_since=T0)] == [Remedy.REPAIR]
+    assert [f.remedy for f in compare(ours, theirs)] == [Remedy.REPAIR]  # no window given: nothing waits
+
+
+def test_a_recent_stamp_on_an_aspect_that_agrees_does_not_hold_the_others() -> None:
+    ours = subscription(changed_at=ChangeTimes(status=T0 + timedelta(minutes=1), plan=T0 - timedelta(days=1)))
+    repair = repair_of(ours, replace(ours, plan_id="business"), recent_since=T0)
+    assert repair is not None
+    assert repair.state.plan_id == "business"
+
+
+def test_a_status_that_cannot_follow_ours_is_reported_even_when_ours_is_recent() -> None:
+    ours = subscription(S.UNSUBSCRIBED, changed_at=ChangeTimes(status=T0 + timedelta(minutes=1)))
+    findings = compare(ours, replace(ours, status=S.SUBSCRIBED), recent_since=T0)
+    assert [f.remedy for f in findings] == [Remedy.REPORT]
 
 
 @pytest.mark.parametrize(("ours", "theirs", "action"), [

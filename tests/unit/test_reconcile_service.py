@@ -260,6 +260,25 @@ def test_a_newer_change_a_webhook_applied_meanwhile_is_not_undone(world: World) 
     assert (run.repaired, dict(run.counts)) == (0, {})
 
 
+def test_a_change_we_applied_minutes_ago_is_not_reverted_by_a_list_that_lags_it(world: World) -> None:
+    sid = world.purchase()
+    # Our processor applied and acknowledged a plan change a minute ago; the list still shows the old plan.
+    applied_at = world.clock.now() - timedelta(minutes=1)
+    world.keep(replace(world.ours(sid), plan_id="business", changed_at=ChangeTimes(plan=applied_at)))
+
+    run = world.service.run()
+
+    waiting = [f for f in run.sample if f.subscription_id == sid]
+    assert [(f.kind, f.remedy) for f in waiting] == [(FindingKind.PLAN, Remedy.WAIT)]
+    assert (run.repaired, world.ours(sid).plan_id, world.product.told) == (0, "business", [])
+
+    # Still different once the window has passed: the list is the truth, and the next run takes it.
+    world.clock.advance(6 * 60)
+    later = world.service.run()
+    assert [(f.kind, f.remedy) for f in later.sample] == [(FindingKind.PLAN, Remedy.REPAIR)]
+    assert (later.repaired, world.ours(sid).plan_id) == (1, "team")
+
+
 def test_one_we_adopt_while_a_webhook_creates_it_is_judged_again_on_the_newer_truth(world: World) -> None:
     sid = world.purchase(known=False)
 
