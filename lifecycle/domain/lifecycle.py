@@ -20,7 +20,8 @@ Rules, in the order `decide` applies them:
    it, shows that status; otherwise it is NOT_APPLIED with that reason.
 7. The truth (get subscription) is asked for only where the event cannot say enough:
    an unknown subscription (adopted whole, RESYNCED), Renew (the new term), and the
-   illegal pending case above. The truth was read after the event happened, so adopting
+   illegal pending case above. Our own activation is confirmed by the truth, and takes
+   it whole: the term starts at activation, so only that read carries its dates. The truth was read after the event happened, so adopting
    it stamps every aspect with the event's own time (the marketplace's clock: ours may
    be skewed), and only what is older than that event is superseded by it.
 
@@ -167,6 +168,10 @@ def _decide_final(state: Subscription | None, delivery: Delivery, now: datetime)
             return Decision(Outcome.NEEDS_TRUTH, state, reason="Renew takes the new term from the marketplace")
         renewed = replace(state, term=truth.term, is_free_trial=truth.is_free_trial)
         return _changed(Outcome.APPLIED, state, apply_event(renewed, event, None), delivery, now, outcome.change)
+    if event.action is Action.ACTIVATE and truth is not None:
+        # The term starts at activation: only the subscription that confirms it carries its dates.
+        activated = apply_event(adopt(state, truth, None), event, outcome.to)
+        return _changed(Outcome.APPLIED, state, activated, delivery, now, outcome.change)
     new = apply_event(state, event, outcome.to if aspect == "status" else None)
     return _changed(Outcome.APPLIED, state, new, delivery, now, outcome.change)
 

@@ -8,8 +8,9 @@ import pytest
 
 from lifecycle.clock import SystemClock
 from lifecycle.domain.history import Outcome
-from lifecycle.domain.model import Status
+from lifecycle.domain.model import Status, Subscription
 from lifecycle.errors import MarketplaceBadRequest
+from lifecycle.parsing import parse_subscription
 from lifecycle.sandbox.marketplace import Marketplace
 from lifecycle.services.activation import ActivationResult, ActivationService, CannotActivate
 from tests.fakes.marketplace import InProcessMarketplaceApi
@@ -37,6 +38,11 @@ class World:
         subscription, token = self.market.purchase("contoso-seats", "team", 5)
         return str(subscription["id"]), token
 
+    def ours(self, subscription_id: str) -> Subscription:
+        snapshot = self.store.load(subscription_id)
+        assert snapshot is not None
+        return snapshot.subscription
+
     def activations(self) -> int:
         return sum(1 for name, _ in self.api.calls if name == "activate")
 
@@ -52,6 +58,19 @@ def test_a_new_purchase_is_recorded_provisioned_activated_and_confirmed() -> Non
     history = world.store.history(sid)
     assert [(e.source.value, e.outcome) for e in reversed(history)] == [
         ("activation", Outcome.RESYNCED), ("activation", Outcome.APPLIED)]
+
+
+def test_the_term_the_activation_started_is_taken_from_the_confirming_read() -> None:
+    # Before activation the marketplace has no term dates; the subscription it confirms with has them.
+    world = World()
+    sid, token = world.buy()
+    assert world.store.load(sid) is None
+    done = world.service.activate(token)
+    truth = parse_subscription(world.market.get(sid))
+    assert truth.term.start is not None
+    assert (done.subscription.term, world.ours(sid).term) == (truth.term, truth.term)
+    changed = {c.field for c in world.store.history(sid)[0].changes}
+    assert {"status", "term"} <= changed
 
 
 def test_a_returning_customer_is_neither_provisioned_nor_activated_again() -> None:
