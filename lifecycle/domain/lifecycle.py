@@ -20,10 +20,11 @@ Rules, in the order `decide` applies them:
    it, shows that status; otherwise it is NOT_APPLIED with that reason.
 7. The truth (get subscription) is asked for only where the event cannot say enough:
    an unknown subscription (adopted whole, RESYNCED), Renew (the new term), and the
-   illegal pending case above. Our own activation is confirmed by the truth, and takes
-   it whole: the term starts at activation, so only that read carries its dates. The truth was read after the event happened, so adopting
+   illegal pending case above. The truth was read after the event happened, so adopting
    it stamps every aspect with the event's own time (the marketplace's clock: ours may
-   be skewed), and only what is older than that event is superseded by it.
+   be skewed), and only what is older than that event is superseded by it. Our own
+   activation is confirmed by the truth and takes it whole: the term starts at
+   activation, so only that read carries its dates.
 
 The marketplace is the source of truth; a webhook is a hint to go and look. The
 README's lifecycle diagram is generated from TABLE by `mermaid()`.

@@ -33,7 +33,7 @@ from enum import StrEnum
 from lifecycle.domain.events import Action, Source
 from lifecycle.domain.history import FieldChange, HistoryEntry, Outcome, diff
 from lifecycle.domain.lifecycle import PENDING, TABLE
-from lifecycle.domain.model import ChangeTimes, Operation, Status, Subscription
+from lifecycle.domain.model import ChangeTimes, Operation, Status, Subscription, Term
 
 
 class FindingKind(StrEnum):
@@ -243,7 +243,20 @@ def _action(ours: Subscription | None, theirs: Subscription, kinds: set[FindingK
 
 
 def _render(subscription: Subscription, names: tuple[str, ...]) -> str:
-    values = [getattr(subscription, name) for name in names]
+    values = [_shown(getattr(subscription, name)) for name in names]
     if len(values) == 1:
-        return "" if values[0] is None else str(values[0])
-    return " ".join(f"{name}={'' if value is None else value}" for name, value in zip(names, values, strict=True))
+        return values[0]
+    return " ".join(f"{name}={value}" for name, value in zip(names, values, strict=True))
+
+
+def _shown(value: object) -> str:
+    """A value as a person reads it in a finding: a term as `P1M 2026-12-07..2027-01-07`, never a repr."""
+    if value is None:
+        return ""
+    if isinstance(value, Term):
+        dates = "" if value.start is None and value.end is None else (
+            f" {value.start.isoformat() if value.start else '?'}..{value.end.isoformat() if value.end else '?'}")
+        return f"{value.unit or '?'}{dates}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -64,6 +64,14 @@ def test_each_drifted_aspect_is_one_finding_to_repair(field: str, value: Any, ki
     assert (finding.kind, finding.remedy) == (kind, Remedy.REPAIR)
 
 
+def test_a_finding_shows_values_as_a_person_reads_them() -> None:
+    ours = subscription(term=Term("P1M", date(2026, 12, 7), date(2027, 1, 6)), is_free_trial=False)
+    theirs = replace(ours, term=Term("P1M", None, None), is_free_trial=True)
+    (finding,) = compare(ours, theirs)
+    assert (finding.ours, finding.theirs) == ("term=P1M 2026-12-07..2027-01-06 is_free_trial=false",
+                                              "term=P1M is_free_trial=true")
+
+
 def test_several_drifted_aspects_are_several_findings() -> None:
     ours = subscription()
     kinds = [f.kind for f in compare(ours, replace(ours, status=S.SUSPENDED, plan_id="business", quantity=9))]
