@@ -7,12 +7,16 @@ The edge where processing errors become message dispositions:
     a body that is not a webhook            -> dead-letter, `recorded=False`: nothing keys a
                                                record, so in Azure the function raises and
                                                Service Bus dead-letters it
-    MarketplaceUnavailable (API still failing after our in-call retries)
+    MarketplaceUnavailable (API still failing after our in-call retries), StorageUnavailable
                                             -> complete and re-send a scheduled copy with
                                                attempt + 1 (backoff), dead-letter past max
-    any other TransientError (storage, ETag conflicts, queue)
-                                            -> raise: the broker redelivers, and
+    any other TransientError (ETag conflicts that persist, queue)
+                                            -> raise: the broker redelivers at once, and
                                                dead-letters at its max delivery count
+
+An outage lasts minutes; the broker's redeliveries come at once, so they would spend the
+whole delivery count in seconds and dead-letter every message in flight. A scheduled copy
+waits 30 s, doubling to 30 min. The copy needs only the queue, which is not the store.
 
 Each message runs in a `process` span (subscription_id, operation_id, action, disposition)
 and is counted by disposition; see `lifecycle.telemetry.instruments` for the metrics.
@@ -28,7 +32,7 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 
 from lifecycle.domain.events import Event, Source
-from lifecycle.errors import InvalidPayload, MarketplaceUnavailable, PermanentError
+from lifecycle.errors import InvalidPayload, MarketplaceUnavailable, PermanentError, StorageUnavailable
 from lifecycle.logs import get_logger
 from lifecycle.parsing import load_json, parse_webhook
 from lifecycle.ports import Clock, Queue, QueueMessage
@@ -114,9 +118,11 @@ def _process(event: Event, message: QueueMessage, processing: ProcessingService,
         processing.process(event, source=source, payload=message.body)
     except PermanentError as error:
         return Handled(Disposition.DEAD_LETTER, f"{type(error).__name__}: {error}", cause=type(error).__name__)
-    except MarketplaceUnavailable as error:
+    except (MarketplaceUnavailable, StorageUnavailable) as error:
         if message.attempt >= MAX_ATTEMPTS:
-            reason = f"marketplace unavailable after {message.attempt} attempts: {error}"
+            what = "marketplace" if isinstance(error, MarketplaceUnavailable) else "storage"
+            reason = f"{what} unavailable after {message.attempt} attempts: {error}"
+            # Storage still down: this raises, and the broker keeps the message (redelivery, dead-letter).
             processing.record_failure(event, reason, source=source, payload=message.body)
             return Handled(Disposition.DEAD_LETTER, reason, cause=type(error).__name__)
         delay = min(BASE_DELAY * 2 ** (message.attempt - 1), MAX_DELAY)

@@ -7,6 +7,7 @@ redelivers it and dead-letters it at the queue's max delivery count.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from lifecycle.domain.model import Status
 from lifecycle.domain.records import DeliveryStatus
 from lifecycle.entrypoints import http
 from lifecycle.entrypoints.processor import MAX_ATTEMPTS
-from lifecycle.errors import TransientError
+from lifecycle.errors import ConcurrencyConflict, StorageUnavailable
 from lifecycle.queue.servicebus import ATTEMPT, SOURCE
 from tests.functions import Stack, new_id, servicebus_message, stack, user_function
 
@@ -57,12 +58,39 @@ def test_a_valid_message_is_processed_and_its_state_stored(env: Stack) -> None:
     assert record.status is DeliveryStatus.APPLIED
 
 
-def test_a_transient_error_raises_so_the_broker_redelivers(env: Stack) -> None:
+def test_an_etag_conflict_that_persists_raises_so_the_broker_redelivers(
+    env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = suspended(env)
+
+    def conflicting(*args: Any, **kwargs: Any) -> None:
+        raise ConcurrencyConflict("state: the row changed five times in a row")
+
+    monkeypatch.setattr(env.worker.processing, "process", conflicting)
+    with pytest.raises(ConcurrencyConflict):
+        process_delivery(message_for(payload))
+    assert env.queue.sent == []
+
+
+def test_a_storage_outage_completes_the_message_and_schedules_a_retry_later(env: Stack) -> None:
     payload = suspended(env)
     env.store.fail_next_calls(100)
 
-    with pytest.raises(TransientError):
-        process_delivery(message_for(payload))
+    assert process_delivery(message_for(payload)) is None
+
+    [retry] = env.queue.sent
+    assert (retry.session_id, retry.attempt, retry.body) == (payload["subscriptionId"], 2, json.dumps(payload))
+    assert retry.scheduled_at is not None
+    assert retry.scheduled_at - env.worker.clock.now() >= timedelta(seconds=25)  # not at once, as the broker would
+
+
+def test_a_storage_outage_past_the_last_attempt_raises_so_the_broker_keeps_the_message(env: Stack) -> None:
+    payload = suspended(env)
+    env.store.fail_next_calls(100)
+
+    with pytest.raises(StorageUnavailable):
+        process_delivery(message_for(payload, **{ATTEMPT: MAX_ATTEMPTS, SOURCE: "webhook"}))
+    assert env.queue.sent == []
 
 
 def test_a_permanent_error_returns_and_the_delivery_is_recorded_failed(env: Stack) -> None:

@@ -25,7 +25,7 @@ from lifecycle.bootstrap import build
 from lifecycle.domain.reconcile import FindingKind
 from lifecycle.domain.reconcile_runs import RunRecord, RunStatus
 from lifecycle.entrypoints import http
-from lifecycle.entrypoints.processor import Disposition, handle_message
+from lifecycle.entrypoints.processor import MAX_ATTEMPTS, Disposition, handle_message
 from lifecycle.errors import TransientError
 from lifecycle.ports import QueueMessage
 from lifecycle.settings import Settings, WebhookAuth
@@ -211,10 +211,10 @@ def test_a_failing_span_keeps_the_error_class_but_never_its_message(env: Stack, 
     payload = change_plan(env)
     deliver(env, recorded, payload)
     [message] = env.queue.sent
-    env.store.fail_next_calls(100)
+    env.store.fail_next_calls(100)  # on the last attempt, too: the failure cannot even be recorded
 
     with pytest.raises(TransientError) as raised:
-        process(env, recorded, message)
+        process(env, recorded, replace(message, attempt=MAX_ATTEMPTS))
 
     processed = recorded.span("process")
     assert processed.status.status_code is StatusCode.ERROR
