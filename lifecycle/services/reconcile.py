@@ -35,7 +35,7 @@ from lifecycle.services.reconcile_scan import Tally, Walk
 from lifecycle.settings import ReconcileOperations, Settings
 
 LEASE_NAME = "reconcile"
-LEASE_TTL = timedelta(minutes=10)  # the Functions timeout: a crashed run's lease is free by the next tick
+LEASE_TTL = timedelta(minutes=30)  # host.json's functionTimeout: a killed run's lease is free within one tick
 PAGE_RETRY = RetryPolicy(max_attempts=4, base_delay=2.0, max_delay=30.0)
 
 

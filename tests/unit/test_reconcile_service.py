@@ -21,7 +21,7 @@ from lifecycle.errors import MarketplaceUnavailable
 from lifecycle.parsing import parse_subscription
 from lifecycle.sandbox import ManualClock
 from lifecycle.sandbox.marketplace import Marketplace
-from lifecycle.services.reconcile import LEASE_NAME, ReconcileProgress, ReconcileService, RunInProgress
+from lifecycle.services.reconcile import LEASE_NAME, LEASE_TTL, ReconcileProgress, ReconcileService, RunInProgress
 from lifecycle.settings import ReconcileOperations
 from tests.fakes.marketplace import InProcessMarketplaceApi
 from tests.fakes.store import FakeSubscriptionStore
@@ -359,7 +359,7 @@ def test_a_run_that_lost_its_lease_stops_as_failed(world: World) -> None:
 
     def stall_and_lose_it(progress: ReconcileProgress) -> None:
         if progress.phase == "listing" and progress.pages == 1:
-            world.clock.advance(11 * 60)  # stalled past the lease's life; another run took over
+            world.clock.advance(LEASE_TTL.total_seconds() + 60)  # stalled past the lease's life; another took over
             world.store.acquire_lease(LEASE_NAME, "other", now=world.clock.now(), ttl=timedelta(minutes=10))
 
     run = world.service.run(progress=stall_and_lose_it)
@@ -372,7 +372,7 @@ def test_a_long_run_renews_its_lease(world: World) -> None:
 
     def slow(progress: ReconcileProgress) -> None:
         if progress.phase == "listing":
-            world.clock.advance(4 * 60)
+            world.clock.advance(LEASE_TTL.total_seconds() * 0.4)  # three pages outlive an unrenewed lease
 
     assert world.service.run(progress=slow).status is RunStatus.SUCCEEDED
 
