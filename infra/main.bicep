@@ -3,9 +3,10 @@
 // One resource group holds a Flex Consumption Function App (Python 3.11) running as a
 // user-assigned managed identity, the Service Bus queue between the webhook and the
 // processor, the Storage account (the Functions host's storage and our tables), Key Vault
-// for the marketplace client secret, and Application Insights on a Log Analytics
-// workspace. Every connection is identity-based: no account key, SAS key or connection
-// string with a key ever reaches an app setting. See infra/README.md.
+// for the marketplace client secret and the product signing secret, Application Insights on
+// a Log Analytics workspace, and (given an alert address) an action group with alert rules.
+// Every connection is identity-based: no account key, SAS key or connection string with a
+// key ever reaches an app setting. See infra/README.md.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -65,17 +66,44 @@ param maximumInstanceCount int = 40
 @description('Spread the app over availability zones and keep storage zone-redundant (ZRS). Only in regions with zones.')
 param zoneRedundant bool = false
 
-@description('Object id of the person running azd (azd fills it in): may then write the client secret to Key Vault.')
+@description('Object id of the person running azd (azd fills it in): may then write the secrets to Key Vault.')
 param principalId string = ''
+
+// The product integration (README, "Connecting your product"). App settings added by hand do
+// not survive a deployment (ARM replaces the whole list), so they are parameters here.
+@description('Optional: where product events are POSTed (PRODUCT_EVENTS_URL). Empty: no product, nothing is sent.')
+param productEventsUrl string = ''
+
+@description('Optional: asked about each plan or quantity change (PRODUCT_VETO_URL). Empty: no veto.')
+param productVetoUrl string = ''
+
+@allowed([ 'accept', 'reject' ])
+@description('The verdict when the veto does not answer in time or fails (PRODUCT_VETO_DEFAULT).')
+param productVetoDefault string = 'accept'
+
+@secure()
+@description('Optional: the HMAC key that signs product events and veto requests, written to Key Vault as a new version of product-signing-secret. Empty: set it yourself with az keyvault secret set (recommended, see infra/README.md). A product URL or this secret brings a Key Vault even with a federated credential.')
+param productSigningSecret string = ''
+
+@description('Optional: the e-mail address alerts go to. Empty: no action group, alert rules or availability test.')
+param alertEmail string = ''
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var useSecret = marketplaceCredential == 'secret'
 var secretName = 'marketplace-client-secret'
+var productSecretName = 'product-signing-secret'
+// A product is connected when either URL is set; its requests are signed, so it needs the secret.
+var hasProduct = !(empty(productEventsUrl) && empty(productVetoUrl))
+// The vault holds the client secret (secret credential) and the product signing secret. A
+// federated deployment gets one too once a product is connected (or its secret given): the
+// signing secret is then the one secret there is, and it belongs in Key Vault, not in a
+// plain app setting.
+var useVault = useSecret || hasProduct || (!empty(productSigningSecret))
 var functionAppName = '${abbrs.functionApp}${resourceToken}'
 // Named here, not read from the module's outputs: the module is conditional.
-var keyVaultName = useSecret ? '${abbrs.keyVault}${resourceToken}' : ''
+var keyVaultName = useVault ? '${abbrs.keyVault}${resourceToken}' : ''
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? '${abbrs.resourceGroup}${environmentName}' : resourceGroupName
@@ -128,7 +156,7 @@ module serviceBus 'modules/servicebus.bicep' = {
   }
 }
 
-module vault 'modules/keyvault.bicep' = if (useSecret) {
+module vault 'modules/keyvault.bicep' = if (useVault) {
   name: 'keyvault'
   scope: rg
   params: {
@@ -136,8 +164,11 @@ module vault 'modules/keyvault.bicep' = if (useSecret) {
     location: location
     tags: tags
     secretName: secretName
-    secretValue: marketplaceClientSecret
+    // A federated deployment keeps no client secret, even when one is left in the environment.
+    secretValue: useSecret ? marketplaceClientSecret : ''
     secretExpiresOn: marketplaceClientSecretExpiresOn
+    productSecretName: productSecretName
+    productSecretValue: productSigningSecret
   }
 }
 
@@ -181,9 +212,32 @@ module functionApp 'modules/functionapp.bicep' = {
     webhookAuth: webhookAuth
     tablePrefix: tablePrefix
     zoneRedundant: zoneRedundant
+    productEventsUrl: productEventsUrl
+    productVetoUrl: productVetoUrl
+    productVetoDefault: productVetoDefault
+    productSigningSecretReference: hasProduct ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${productSecretName})' : ''
   }
   // The host reads its storage and the queue as the identity from its first start.
   dependsOn: [ roles ]
+}
+
+// A module, not conditional resources, so that checkov scans what it creates.
+module alerts 'modules/alerts.bicep' = if (!empty(alertEmail)) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    actionGroupName: '${abbrs.actionGroup}${resourceToken}'
+    alertRulePrefix: '${abbrs.alertRule}${resourceToken}'
+    availabilityTestName: '${abbrs.availabilityTest}${resourceToken}-health'
+    location: location
+    tags: tags
+    alertEmail: alertEmail
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    functionAppName: functionApp.outputs.name
+    serviceBusNamespaceName: serviceBus.outputs.name
+    serviceBusQueueName: serviceBus.outputs.queueName
+    healthUrl: 'https://${functionApp.outputs.defaultHostName}/api/health'
+  }
 }
 
 // Partner Center, offer > Technical configuration > Connection webhook.

@@ -27,6 +27,14 @@ param webhookAuth string
 param tablePrefix string
 @description('Spread instances over availability zones (regions with zones only).')
 param zoneRedundant bool
+@description('Where product events are POSTed; empty: no PRODUCT_EVENTS_URL (the product is told nothing).')
+param productEventsUrl string
+@description('Asked about each plan or quantity change; empty: no PRODUCT_VETO_URL (no veto).')
+param productVetoUrl string
+@allowed([ 'accept', 'reject' ])
+param productVetoDefault string
+@description('@Microsoft.KeyVault(...) reference to the product signing secret; empty when no product is connected.')
+param productSigningSecretReference string
 
 // Flex Consumption sets the runtime itself (functionAppConfig.runtime): no
 // FUNCTIONS_WORKER_RUNTIME or FUNCTIONS_EXTENSION_VERSION here, the plan refuses them.
@@ -70,6 +78,22 @@ var credentialSettings = (marketplaceCredential == 'secret') ? [
   { name: 'MARKETPLACE_CREDENTIAL', value: 'federated' }
 ]
 
+// The product integration (README, "Connecting your product"). ARM replaces the whole list of
+// app settings on each deployment, so these come from parameters: a setting added by hand is
+// gone after the next `azd provision`. Each is set only when it has a value, because an unset
+// PRODUCT_EVENTS_URL / PRODUCT_VETO_URL is what "no product" / "no veto" means to the worker.
+var productEventSettings = empty(productEventsUrl) ? [] : [
+  { name: 'PRODUCT_EVENTS_URL', value: productEventsUrl }
+]
+var productVetoSettings = empty(productVetoUrl) ? [] : [
+  { name: 'PRODUCT_VETO_URL', value: productVetoUrl }
+  { name: 'PRODUCT_VETO_DEFAULT', value: productVetoDefault }
+]
+// Events and veto requests are signed with it: a Key Vault reference, as the client secret.
+var productSecretSettings = empty(productSigningSecretReference) ? [] : [
+  { name: 'PRODUCT_SIGNING_SECRET', value: productSigningSecretReference }
+]
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: follows the zoneRedundant parameter, off by default because some Flex Consumption regions have no zones; a zone outage delays deliveries (the marketplace retries for 8 hours), it does not lose them
   name: planName
@@ -111,7 +135,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      appSettings: concat(hostSettings, workerSettings, credentialSettings)
+      appSettings: concat(hostSettings, workerSettings, credentialSettings, productEventSettings, productVetoSettings, productSecretSettings)
     }
     functionAppConfig: {
       deployment: {

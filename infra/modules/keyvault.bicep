@@ -1,12 +1,19 @@
-// Key Vault for the marketplace app registration's client secret. RBAC only (no access
-// policies): the app's identity is a Key Vault Secrets User, the deployer a Secrets Officer.
+// Key Vault for the secrets the app reads through Key Vault references: the marketplace app
+// registration's client secret (MARKETPLACE_CREDENTIAL=secret) and the product signing secret
+// (PRODUCT_SIGNING_SECRET, when a product is connected). RBAC only (no access policies): the
+// app's identity is a Key Vault Secrets User, the deployer a Secrets Officer.
 param name string
 param location string
 param tags object
 param secretName string
 @secure()
+@description('The marketplace client secret; empty: none written (always empty with a federated credential).')
 param secretValue string
 param secretExpiresOn string
+param productSecretName string
+@secure()
+@description('The product signing secret; empty: none written.')
+param productSecretValue string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109: App Service resolves Key Vault references from addresses a firewall cannot name (Flex Consumption without a virtual network, and App Service is no trusted service); access is RBAC only, Secrets User for the app's identity
@@ -33,9 +40,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 }
 
 // Written only when a value is given. Each deployment with a value adds a version; the
-// app's reference names no version, so it follows the newest (see infra/README.md).
-// A module rather than a conditional resource: checkov's Bicep parser does not look
-// inside conditional resources, and this one should be scanned.
+// app's references name no version, so they follow the newest (see infra/README.md).
+// Modules rather than conditional resources: checkov's Bicep parser does not look
+// inside conditional resources, and these should be scanned.
 module secret 'keyvault-secret.bicep' = if (!empty(secretValue)) {
   name: 'marketplace-client-secret'
   params: {
@@ -43,6 +50,17 @@ module secret 'keyvault-secret.bicep' = if (!empty(secretValue)) {
     name: secretName
     value: secretValue
     expiresOn: secretExpiresOn
+  }
+}
+
+// A shared HMAC key with no expiry of its own: rotated by hand, together with the product.
+module productSecret 'keyvault-secret.bicep' = if (!empty(productSecretValue)) {
+  name: 'product-signing-secret'
+  params: {
+    vaultName: vault.name
+    name: productSecretName
+    value: productSecretValue
+    expiresOn: ''
   }
 }
 

@@ -5,9 +5,9 @@ param storageAccountName string
 param serviceBusNamespaceName string
 param serviceBusQueueName string
 param applicationInsightsName string
-@description('Empty when the marketplace credential is federated (no vault).')
+@description('Empty when no vault is deployed (federated credential and no product).')
 param keyVaultName string
-@description('The person running azd: may write the client secret. Empty: nobody.')
+@description('The person running azd: may write the secrets. Empty: nobody.')
 param deployerPrincipalId string
 
 var role = {
@@ -121,7 +121,7 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
   }
 }
 
-// The deployer sets and rotates the secret (az keyvault secret set); an RBAC vault gives
+// The deployer sets and rotates the secrets (az keyvault secret set); an RBAC vault gives
 // its creator no data access by itself.
 resource secretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(keyVaultName) && !empty(deployerPrincipalId)) {
   name: guid(vault.id, deployerPrincipalId, role.keyVaultSecretsOfficer)

@@ -10,7 +10,8 @@ resources, modules, outputs. Two of its habits shape the helpers here:
   string that names one of the file's variables as that variable and one that names a
   parameter as `Param(name)`. Our files use no literal that equals an identifier.
 
-pycep also binds `a == b ? x : y` as `a == (b ? x : y)`: write `(a == b) ? x : y`.
+pycep also binds `a == b ? x : y` as `a == (b ? x : y)`: write `(a == b) ? x : y`; and
+`!a || b` as `!(a || b)`: write `(!a) || b` (Bicep reads both the same way).
 """
 
 from __future__ import annotations
@@ -125,32 +126,76 @@ def bicep_files() -> list[Path]:
     return sorted(INFRA.rglob("*.bicep"))
 
 
-def app_settings(credential: str = "secret") -> dict[str, Any]:
-    """The Function App's settings, name -> value, as deployed with this marketplace credential.
+# The functionapp module's parameters that choose which settings are deployed, as `app_settings`
+# takes them when a test does not say: a secret credential, and no product.
+SETTINGS_CHOSEN_BY = {
+    "marketplaceCredential": "secret",
+    "productEventsUrl": "",
+    "productVetoUrl": "",
+    "productSigningSecretReference": "",
+}
+
+
+def app_settings(credential: str = "secret", **parameters: str) -> dict[str, Any]:
+    """The Function App's settings, name -> value, as deployed with these module parameters.
 
     `siteConfig.appSettings` is `concat(...)` of variables holding `{name, value}` lists; a
-    variable may choose its list on `(marketplaceCredential == '...')`.
+    variable may choose its list with a condition on the module's parameters (the
+    marketplace credential, whether a product URL is set). Values stay as written: a
+    parameter's name comes back as `Param`.
     """
+    given = SETTINGS_CHOSEN_BY | {"marketplaceCredential": credential} | parameters
     functionapp = module("functionapp")
     site = functionapp.resource("Microsoft.Web/sites")
     expression = site["properties"]["siteConfig"]["appSettings"]
     settings: dict[str, Any] = {}
     for part in expression["function"]["parameters"].values():
-        for entry in _chosen(functionapp.resolve(part), credential):
+        for entry in _chosen(functionapp.resolve(part), given):
             assert entry["name"] not in settings, f"{entry['name']} is set twice"
             settings[entry["name"]] = entry["value"]
     return settings
 
 
-def _chosen(value: Any, credential: str) -> list[dict[str, Any]]:
+def _chosen(value: Any, given: Mapping[str, Any]) -> list[dict[str, Any]]:
     if isinstance(value, list):
         return value
-    operands = value["operator"]["operands"]
-    condition = operands["condition"]["operator"]
-    assert condition["type"] == "equals", f"unexpected condition in app settings: {condition}"
-    assert condition["operands"]["operand_1"] == Param("marketplaceCredential"), condition
-    branch = "true_value" if condition["operands"]["operand_2"] == credential else "false_value"
-    return list(operands[branch])
+    operator = value["operator"]
+    assert operator["type"] == "conditional", f"unexpected expression in app settings: {operator}"
+    branch = "true_value" if evaluate(operator["operands"]["condition"], given) else "false_value"
+    return _chosen(operator["operands"][branch], given)
+
+
+def evaluate(expression: Any, given: Mapping[str, Any]) -> Any:
+    """The value of a resolved Bicep condition, each parameter taking its value from `given`.
+
+    As much of Bicep as our conditions use: literals, parameters, `empty()`, `!`, `==`,
+    `&&`, `||` and `? :`. Anything else fails the test rather than guessing.
+    """
+    if isinstance(expression, Param):
+        assert expression.name in given, f"the test must say what {expression.name} is"
+        return given[expression.name]
+    if isinstance(expression, str | bool | int):
+        return expression
+    if "function" in expression:
+        function = expression["function"]
+        assert function["type"] == "empty", f"unexpected function in a condition: {function['type']}"
+        (argument,) = function["parameters"].values()
+        return len(evaluate(argument, given)) == 0
+    operator = expression["operator"]
+    operands = operator["operands"]
+    match operator["type"]:
+        case "not":
+            return not evaluate(operands["bool_value"], given)
+        case "equals":
+            return evaluate(operands["operand_1"], given) == evaluate(operands["operand_2"], given)
+        case "and":
+            return evaluate(operands["operand_1"], given) and evaluate(operands["operand_2"], given)
+        case "or":
+            return evaluate(operands["operand_1"], given) or evaluate(operands["operand_2"], given)
+        case "conditional":
+            chosen = "true_value" if evaluate(operands["condition"], given) else "false_value"
+            return evaluate(operands[chosen], given)
+    raise AssertionError(f"unexpected operator in a condition: {operator['type']}")
 
 
 _DURATION = re.compile(r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$")

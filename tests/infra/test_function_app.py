@@ -60,6 +60,7 @@ def test_the_app_runs_as_its_user_assigned_identity_everywhere() -> None:
 @pytest.mark.parametrize("credential", ["secret", "federated"])
 def test_no_setting_flex_consumption_refuses_or_that_would_carry_a_key(credential: str) -> None:
     assert not set(app_settings(credential)) & FORBIDDEN
+    assert not set(app_settings(credential, **PRODUCT)) & FORBIDDEN
 
 
 def test_the_app_gets_every_setting_the_worker_and_host_need() -> None:
@@ -67,10 +68,17 @@ def test_the_app_gets_every_setting_the_worker_and_host_need() -> None:
     assert not missing, sorted(missing)
 
 
+# With every optional setting the template can deploy: a product with events and a veto.
+PRODUCT = {"productEventsUrl": "https://product.example/events", "productVetoUrl": "https://product.example/veto",
+           "productSigningSecretReference": "@Microsoft.KeyVault(...)"}
+
+
+@pytest.mark.parametrize("product", [{}, PRODUCT], ids=["no-product", "product"])
 @pytest.mark.parametrize("credential", ["secret", "federated"])
-def test_every_setting_is_read_by_the_worker_or_the_host(credential: str) -> None:
+def test_every_setting_is_read_by_the_worker_or_the_host(credential: str, product: dict[str, str]) -> None:
     known = settings_the_worker_reads() | HOST_SETTINGS
-    assert set(app_settings(credential)) <= known, sorted(set(app_settings(credential)) - known)
+    deployed = set(app_settings(credential, **product))
+    assert deployed <= known, sorted(deployed - known)
 
 
 def test_the_host_and_the_trigger_connect_as_the_identity() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra import INFRA, ROOT, bicep_files, module, without_comments
+from tests.infra import INFRA, MAIN, ROOT, bicep, bicep_files, module, without_comments
 
 # What a key-bearing connection string or a key lookup looks like in Bicep or JSON.
 KEY_MATERIAL = re.compile(
@@ -81,11 +81,15 @@ def test_a_deleted_secret_or_vault_can_be_recovered() -> None:
     assert keyvault.prop(VAULT, "properties.enablePurgeProtection") is True
 
 
-def test_the_secret_value_is_a_secure_parameter() -> None:
-    for file in (module("keyvault"), module("keyvault-secret")):
-        value = next(name for name in file.section("parameters") if name in {"value", "secretValue"})
-        decorators = [decorator["type"] for decorator in file.section("parameters")[value]["decorators"]]
-        assert "secure" in decorators, f"{file.path.name}: {value} must be @secure()"
+@pytest.mark.parametrize(
+    ("file", "parameter"),
+    [("main", "marketplaceClientSecret"), ("main", "productSigningSecret"), ("keyvault", "secretValue"),
+     ("keyvault", "productSecretValue"), ("keyvault-secret", "value")],
+)
+def test_the_secret_value_is_a_secure_parameter(file: str, parameter: str) -> None:
+    parsed = bicep(MAIN) if file == "main" else module(file)
+    decorators = [decorator["type"] for decorator in parsed.section("parameters")[parameter]["decorators"]]
+    assert "secure" in decorators, f"{file}.bicep: {parameter} must be @secure()"
 
 
 def test_application_insights_accepts_only_entra_authenticated_telemetry() -> None:
