@@ -41,6 +41,19 @@ def test_health_is_503_when_the_worker_cannot_be_built(monkeypatch: pytest.Monke
     assert any("STORAGE_CONNECTION_STRING" in str(entry.get("reason")) for entry in logs)
 
 
+def test_health_is_503_when_a_key_vault_reference_did_not_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
+    # App Service passes an unresolved reference on as its own text: the app must not look healthy.
+    monkeypatch.setattr(bootstrap, "_built", [])
+    reference = "@Microsoft.KeyVault(VaultName=kv-x;SecretName=marketplace-client-secret)"
+    monkeypatch.setenv("MARKETPLACE_CLIENT_SECRET", reference)
+
+    with capture_logs() as logs:
+        status, body = answer(health_check(request()))
+
+    assert (status, body["failed"]) == (503, ["worker: SettingsError"])
+    assert any("MARKETPLACE_CLIENT_SECRET is a Key Vault reference" in str(entry.get("reason")) for entry in logs)
+
+
 def test_a_failing_checks_foreign_message_is_not_logged() -> None:
     def storage() -> None:
         raise ValueError("AccountKey=c2VjcmV0 is malformed")

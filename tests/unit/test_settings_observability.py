@@ -71,3 +71,17 @@ def test_an_unknown_log_level_is_refused_with_the_levels_there_are(name: str) ->
 def test_the_level_names_pythons_logging_also_takes_are_accepted() -> None:
     settings = Settings.from_env({"LOG_LEVEL": "warn", "LIBRARY_LOG_LEVEL": "FATAL"})
     assert (settings.log_level, settings.library_log_level) == ("WARNING", "CRITICAL")
+
+
+@pytest.mark.parametrize("name", ["MARKETPLACE_CLIENT_SECRET", "PRODUCT_SIGNING_SECRET", "OPS_API_KEY",
+                                  "PRODUCT_EVENTS_URL", "MARKETPLACE_API_MAX_ATTEMPTS"])
+def test_a_key_vault_reference_app_service_could_not_resolve_is_refused_by_name(name: str) -> None:
+    # App Service leaves the reference's own text in the setting; used as a secret, Entra would refuse it.
+    reference = "@Microsoft.KeyVault(VaultName=kv-abc;SecretName=marketplace-client-secret)"
+    with pytest.raises(SettingsError, match=f"{name} is a Key Vault reference App Service could not resolve"):
+        Settings.from_env({name: reference})
+
+
+def test_a_resolved_secret_is_read_as_given() -> None:
+    assert Settings.from_env({"MARKETPLACE_CLIENT_SECRET": " s3cret@Microsoft.KeyVault( "}).client_secret == (
+        " s3cret@Microsoft.KeyVault( ")
