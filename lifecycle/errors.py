@@ -107,3 +107,9 @@ class QueueUnavailable(TransientError):
 
 class SigningKeysUnavailable(TransientError):
     """The webhook's signing keys could not be fetched: answer 503, never 4xx."""
+
+
+class TokenNotForUs(TransientError):
+    """A genuine marketplace token (valid signature, issued to the marketplace) for another app
+    or tenant. Most likely our MARKETPLACE_CLIENT_ID or MARKETPLACE_TENANT_ID is wrong, and a
+    401 would reject every plan and seat change: answer 503 (nothing is accepted either way)."""

@@ -3,7 +3,12 @@
 RS256 only (no `none`, no HMAC with the public key as secret); `aud` is our app id,
 `tid` our tenant, `azp` (v2) or `appid` (v1) the marketplace's app id, the issuer either
 the v1 or the v2 form for our tenant; `exp` and `nbf` with a small skew. Any failure is
-Unauthenticated (401); a key fetch failure stays a SigningKeysUnavailable (503).
+Unauthenticated (401); a key fetch failure stays a SigningKeysUnavailable (503). So does a
+token that is genuine, signed and issued to the marketplace, but for another audience or
+tenant (TokenNotForUs, 503): nobody else can have Entra issue one, so it is far more likely
+our own client or tenant id is wrong than an attack, and on ChangePlan/ChangeQuantity a 401
+would reject every customer's change while the setting is fixed. Nothing is accepted either
+way.
 
 A token that passed is remembered (its exact text, signature included) until its `exp` or
 for VERIFIED_FOR seconds, whichever comes first: the marketplace signs one token and sends
@@ -22,7 +27,7 @@ from typing import Any, Protocol
 
 import jwt
 
-from lifecycle.errors import Unauthenticated
+from lifecycle.errors import TokenNotForUs, Unauthenticated
 from lifecycle.settings import MARKETPLACE_API_APP_ID
 
 VERIFIED_FOR = 600.0  # seconds at most a verified token is trusted without its signature checked again
@@ -91,33 +96,36 @@ class WebhookAuthenticator:
         if key is None:
             raise Unauthenticated("the token's signing key is not one of our tenant's keys")
         try:
+            # The audience is checked in `_check_claims`, after the caller: see the module docstring.
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=["RS256"],
-                audience=self._client_id,
                 leeway=self._skew,
-                options={"require": ["exp", "aud", "iss"]},
+                options={"require": ["exp", "aud", "iss"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired") from None
         except jwt.ImmatureSignatureError:
             raise Unauthenticated("the token is not valid yet") from None
-        except jwt.InvalidAudienceError:
-            raise Unauthenticated("the token is for another audience") from None
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"the token is invalid ({type(error).__name__})") from None
         self._check_claims(claims)
         return claims
 
     def _check_claims(self, claims: Mapping[str, Any]) -> None:
-        if claims.get("iss") not in self._issuers:
-            raise Unauthenticated("the token's issuer is not our tenant")
-        if claims.get("tid") != self._tenant_id:
-            raise Unauthenticated("the token is for another tenant")
         caller = claims.get("azp") or claims.get("appid")
         if caller != self._marketplace_app_id:
             raise Unauthenticated("the token was not issued to the marketplace")
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self._client_id not in audiences:
+            raise TokenNotForUs(f"a marketplace token for the app {audience!r}, not MARKETPLACE_CLIENT_ID: if every "
+                                "delivery says this, the setting does not match the offer's technical configuration")
+        if claims.get("iss") not in self._issuers or claims.get("tid") != self._tenant_id:
+            raise TokenNotForUs(f"a marketplace token of the tenant {claims.get('tid')!r}, not MARKETPLACE_TENANT_ID: "
+                                "if every delivery says this, the setting does not match the offer's technical "
+                                "configuration")
 
 
 def _bearer(authorization: str | None) -> str:

@@ -2,10 +2,11 @@
 
 Every forged class is refused with 401 before anything is recorded: no token, garbage,
 `alg: none`, HS256 signed with our published public key, an unknown kid, a kid of ours
-over another key's signature, wrong aud, wrong tid, wrong azp/appid, expired, not yet
-valid, and a genuine token of another tenant's app. A key rotation mid-run is followed
-(one refetch on the new kid); the signing keys being unreachable is a 503, never a 4xx
-(on ChangePlan/ChangeQuantity a 4xx would reject the change).
+over another key's signature, wrong azp/appid, expired, not yet valid, and a genuine token
+of another tenant's app. A token Entra signed and issued to the marketplace for another
+audience or tenant is refused with 503 (our own client or tenant id is the likely fault).
+A key rotation mid-run is followed (one refetch on the new kid); the signing keys being
+unreachable is a 503, never a 4xx (on ChangePlan/ChangeQuantity a 4xx would reject the change).
 """
 
 from __future__ import annotations
@@ -66,9 +67,8 @@ def test_a_v2_and_a_v1_token_from_the_marketplace_are_accepted(
 
 # Made when each test runs: times taken at import would drift as a long suite goes on.
 FORGED: dict[str, Callable[[], dict[str, Any]]] = {
-    "wrong audience (another app of ours)": lambda: {"audience": str(uuid.uuid4())},
-    "another tenant": lambda: {"tenant_id": str(uuid.uuid4())},
     "issued to another app than the marketplace": lambda: {"app_id": str(uuid.uuid4())},
+    "another audience, issued to another app": lambda: {"audience": str(uuid.uuid4()), "app_id": str(uuid.uuid4())},
     "expired": lambda: {"issued_at": int(time.time()) - 7200, "lifetime": 600},
     "not yet valid": lambda: {"issued_at": int(time.time()) + 3600},
     "signed by a key our tenant never published": lambda: {"unpublished_key": True},
@@ -83,6 +83,27 @@ def test_forged_tokens_are_refused_and_nothing_is_recorded(
     body = suspend_body(sandbox)
     answer = worker.webhook.receive(f"Bearer {sandbox.entra.webhook_token(**forge())}", body)
     assert answer.status == 401
+    assert queue.sent == []
+    payload = json.loads(body)
+    assert store.delivery(payload["subscriptionId"], payload["id"]) is None
+
+
+NOT_FOR_US: dict[str, Callable[[], dict[str, Any]]] = {
+    "another audience (our client id mistyped?)": lambda: {"audience": str(uuid.uuid4())},
+    "another tenant (our tenant id mistyped?)": lambda: {"tenant_id": str(uuid.uuid4())},
+}
+
+
+@pytest.mark.parametrize("misdirect", NOT_FOR_US.values(), ids=NOT_FOR_US.keys())
+def test_a_genuine_marketplace_token_for_another_app_or_tenant_is_503_and_nothing_is_recorded(
+    sandbox: Sandbox, stack: tuple[Worker, FakeQueue, FakeSubscriptionStore], misdirect: Callable[[], dict[str, Any]]
+) -> None:
+    # Signed by Entra and issued to the marketplace: our own setting is the likely fault, and a
+    # 401 would reject every plan and seat change meanwhile. Refused all the same: nothing kept.
+    worker, queue, store = stack
+    body = suspend_body(sandbox)
+    answer = worker.webhook.receive(f"Bearer {sandbox.entra.webhook_token(**misdirect())}", body)
+    assert answer.status == 503
     assert queue.sent == []
     payload = json.loads(body)
     assert store.delivery(payload["subscriptionId"], payload["id"]) is None

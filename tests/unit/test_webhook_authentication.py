@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from lifecycle.errors import SigningKeysUnavailable, Unauthenticated
+from lifecycle.errors import SigningKeysUnavailable, TokenNotForUs, Unauthenticated
 from lifecycle.settings import MARKETPLACE_API_APP_ID
 from lifecycle.webhook.authentication import VERIFIED_FOR, VERIFIED_KEPT, WebhookAuthenticator
 from lifecycle.webhook.signing_keys import RENEW_RETRY_SECONDS, SigningKeys
@@ -103,11 +103,9 @@ FORGED: dict[str, tuple[Callable[[], str | None], str]] = {  # each with the rea
     "hs256 with the public key": (lambda: "Bearer " + hs256_with_public_key(), "not signed with RS256"),
     "unknown kid": (lambda: "Bearer " + sign(claims(), kid="k-unknown"), "not one of our tenant's keys"),
     "signed by another key": (lambda: "Bearer " + sign(claims(), key=OTHER_KEY), "InvalidSignatureError"),
-    "wrong aud": (lambda: "Bearer " + sign(claims(aud="someone-else")), "another audience"),
-    "wrong tid": (lambda: "Bearer " + sign(claims(tid="99999999-2222-3333-4444-555555555555")), "another tenant"),
-    "wrong issuer": (lambda: "Bearer " + sign(claims(iss="https://login.microsoftonline.com/other/v2.0")),
-                     "issuer is not our tenant"),
     "wrong azp": (lambda: "Bearer " + sign(claims(azp="not-the-marketplace")), "not issued to the marketplace"),
+    "wrong aud and azp": (lambda: "Bearer " + sign(claims(aud="someone-else", azp="not-the-marketplace")),
+                          "not issued to the marketplace"),
     "no azp nor appid": (lambda: "Bearer " + sign(claims(azp=None)), "not issued to the marketplace"),
     "expired": (lambda: "Bearer " + sign(claims(exp=int(time.time()) - 600)), "has expired"),
     "not yet valid": (lambda: "Bearer " + sign(claims(nbf=int(time.time()) + 600)), "not valid yet"),
@@ -122,6 +120,26 @@ def test_forged_or_misdirected_tokens_are_unauthenticated_for_their_own_reason(
     header = forge()
     with pytest.raises(Unauthenticated, match=re.escape(reason)):
         authenticator.authenticate(header)
+
+
+NOT_FOR_US: dict[str, tuple[Callable[[], str], str]] = {  # signed, issued to the marketplace, for someone else
+    "another audience": (lambda: sign(claims(aud="someone-else")),
+                         "for the app 'someone-else', not MARKETPLACE_CLIENT_ID"),
+    "another tenant": (lambda: sign(claims(tid="99999999-2222-3333-4444-555555555555")),
+                       "of the tenant '99999999-2222-3333-4444-555555555555', not MARKETPLACE_TENANT_ID"),
+    "another issuer": (lambda: sign(claims(iss="https://login.microsoftonline.com/other/v2.0")),
+                       "not MARKETPLACE_TENANT_ID"),
+}
+
+
+@pytest.mark.parametrize(("token", "reason"), NOT_FOR_US.values(), ids=NOT_FOR_US.keys())
+def test_a_genuine_marketplace_token_for_another_app_or_tenant_points_at_our_settings(
+    authenticator: WebhookAuthenticator, token: Callable[[], str], reason: str
+) -> None:
+    # A transient error (503), never Unauthenticated (401): a 401 would reject every plan change
+    # while our client or tenant id is wrong, and nothing is accepted either way.
+    with pytest.raises(TokenNotForUs, match=re.escape(reason)):
+        authenticator.authenticate("Bearer " + token())
 
 
 def test_small_clock_skew_is_tolerated(authenticator: WebhookAuthenticator) -> None:
