@@ -82,7 +82,11 @@ var credentialSettings = (marketplaceCredential == 'secret') ? [
 // app settings on each deployment, so these come from parameters: a setting added by hand is
 // gone after the next `azd provision`. Each is set only when it has a value, because an unset
 // PRODUCT_EVENTS_URL / PRODUCT_VETO_URL is what "no product" / "no veto" means to the worker.
-var productEventSettings = empty(productEventsUrl) ? [] : [
+// Without a product the dispatcher's every-minute timer would only wake an instance to find
+// nothing to send, and keep the plan from scaling to zero: the host's own switch turns it off.
+var productEventSettings = empty(productEventsUrl) ? [
+  { name: 'AzureWebJobs.product_dispatch.Disabled', value: 'true' }
+] : [
   { name: 'PRODUCT_EVENTS_URL', value: productEventsUrl }
 ]
 var productVetoSettings = empty(productVetoUrl) ? [] : [

@@ -50,6 +50,7 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "PYTHON_THREADPOOL_THREAD_COUNT",
     "AZURE_CLIENT_ID",  # azure-identity's DefaultAzureCredential: which identity
+    "AzureWebJobs.product_dispatch.Disabled",  # the host's switch for one function
 }
 
 

@@ -168,3 +168,13 @@ def test_azd_deploys_to_the_app_it_provisions() -> None:
     # azd finds the app by this tag: tags: union(tags, { 'azd-service-name': serviceName })
     tagged = functionapp.prop(SITE, "tags")["function"]["parameters"].values()
     assert {"'azd-service-name'": Param("serviceName")} in tagged
+
+
+def test_the_product_dispatch_timer_is_switched_off_without_a_product_and_on_with_one() -> None:
+    # Its every-minute tick would otherwise wake an instance for nothing and defeat scale-to-zero.
+    from function_app import app
+
+    names = {function.get_function_name() for function in app.get_functions()}
+    assert "product_dispatch" in names  # the switch names a function that exists
+    assert app_settings("secret")["AzureWebJobs.product_dispatch.Disabled"] == "true"
+    assert "AzureWebJobs.product_dispatch.Disabled" not in app_settings("secret", **PRODUCT)
