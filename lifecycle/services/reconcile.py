@@ -47,6 +47,12 @@ class LeaseLost(TransientError):
     """The run could not renew its lease (it stalled past the lease's life): it stops."""
 
 
+class OutOfTime(TransientError):
+    """The run used up the time it was given (the Functions host's timeout, less room to record
+    it): it stops between pages and is recorded as failed, where being killed would leave it
+    recorded as running."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReconcileProgress:
     """Where a run is: `phase` is index, listing, absent or done; `findings` are the new ones since the last call."""
@@ -97,11 +103,13 @@ class ReconcileService:
                    stuck_after=timedelta(hours=settings.reconcile_stuck_after_hours),
                    settle=timedelta(seconds=settings.reconcile_settle_seconds))
 
-    def run(self, *, dry_run: bool = False, progress: Progress | None = None) -> RunRecord:
+    def run(self, *, dry_run: bool = False, progress: Progress | None = None,
+            budget: timedelta | None = None) -> RunRecord:
         """One reconciliation; RunInProgress if another real run holds the lease.
 
         Returns the run's record, FAILED when it could not finish (the reason is in `error`).
-        An unexpected exception (a bug) is recorded too, then raised.
+        An unexpected exception (a bug) is recorded too, then raised. With a `budget`, a run
+        still going after it stops at the next page boundary, failed with OutOfTime.
         """
         run = RunRecord(run_id=str(uuid.uuid4()), started_at=self._clock.now(), dry_run=dry_run)
         log = self._log.bind(run_id=run.run_id, dry_run=dry_run)
@@ -120,9 +128,13 @@ class ReconcileService:
                 progress(ReconcileProgress(run_id=run.run_id, phase=phase, pages=tally.pages, listed=tally.listed,
                                            known=tally.known, findings=findings))
 
-        def keep_lease() -> None:
+        def checkpoint() -> None:
+            """Between pages: stop when out of time, renew the lease when a third of its life is gone."""
             nonlocal renewed
             now = self._clock.now()
+            if budget is not None and now - run.started_at > budget:
+                raise OutOfTime(f"still going after {budget} ({tally.pages} pages read): stopped, to be recorded "
+                                "before the host's timeout; too many subscriptions for one run in that time")
             if dry_run or now - renewed < self._lease_ttl / 3:
                 return
             if not self._lease(run.run_id, now):
@@ -138,7 +150,7 @@ class ReconcileService:
                                     all_operations=self._all_operations)
                 walk = Walk(api=self._api, clock=self._clock, examiner=examiner, tally=tally, pool=pool,
                             retry=self._page_retry, stuck_after=self._stuck_after, all_operations=self._all_operations,
-                            report=report, keep_lease=keep_lease, log=log)
+                            report=report, checkpoint=checkpoint, log=log)
                 tombstoned = {tombstone.subscription_id for tombstone in self._store.tombstones()}
                 walk.run(read_all(self._store), tombstoned)
         except LifecycleError as failure:

@@ -156,7 +156,7 @@ class Walk:
     stuck_after: timedelta
     all_operations: bool
     report: Report
-    keep_lease: Callable[[], None]
+    checkpoint: Callable[[], None]  # between pages: may raise to stop the run (lease lost, out of time)
     log: Any
     _in_flight: deque[Future[Examined]] = field(default_factory=deque, init=False)
 
@@ -181,14 +181,14 @@ class Walk:
                     continue
                 jobs += self._sort(theirs, index, quick)
             self.report("listing", (*quick, *self._submit(jobs)))
-            self.keep_lease()
+            self.checkpoint()
         self.report("listing", self._collect(block=True))
         unseen = index.unseen()
-        for start in range(0, len(unseen), 100):  # a page's worth at a time, renewing the lease between
+        for start in range(0, len(unseen), 100):  # a page's worth at a time, a checkpoint between
             chunk = unseen[start : start + 100]
             jobs = [_job(self.examiner.absent, sid, confirm=start + n < CONFIRM_LIMIT) for n, sid in enumerate(chunk)]
             self.report("absent", (*self._submit(jobs), *self._collect(block=True)))
-            self.keep_lease()
+            self.checkpoint()
         self.tally.skipped = len(skipped)
 
     def _sort(self, theirs: ListItem, index: LocalIndex, quick: list[Finding]) -> list[Job]:

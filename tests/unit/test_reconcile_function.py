@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import TypedDict
 
 import pytest
@@ -16,6 +17,8 @@ from lifecycle.domain.reconcile_runs import RunStatus
 from lifecycle.services.reconcile import LEASE_NAME
 from lifecycle.settings import ReconcileOperations, Settings, SettingsError
 from tests.functions import Stack, stack, user_function
+
+ROOT = Path(__file__).resolve().parents[2]
 
 run_reconcile = user_function(reconcile.bp, "reconcile")
 class Route(TypedDict):
@@ -56,6 +59,23 @@ def test_a_failed_run_raises_so_the_host_retries_it(env: Stack) -> None:
     with pytest.raises(reconcile.ReconcileFailed, match="MarketplaceUnavailable"):
         run_reconcile(tick())
     assert env.store.runs()[0].status is RunStatus.FAILED
+
+
+def test_a_run_out_of_time_is_recorded_failed_and_not_retried(env: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    monkeypatch.setattr(reconcile, "RUN_BUDGET", timedelta(seconds=-1))  # spent before the first page ends
+
+    assert run_reconcile(tick()) is None  # a retry would start over and run out of time again
+
+    [run] = env.store.runs()
+    assert (run.status, run.error.split(":")[0]) == (RunStatus.FAILED, "OutOfTime")
+
+
+def test_the_run_budget_ends_before_the_hosts_timeout() -> None:
+    hours, minutes, seconds = (int(part) for part in json.loads((ROOT / "host.json").read_text())[
+        "functionTimeout"].split(":"))
+    timeout = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    assert timedelta(minutes=1) <= timeout - reconcile.RUN_BUDGET <= timedelta(minutes=5)
 
 
 def test_a_tick_while_another_run_holds_the_lease_does_nothing_and_succeeds(env: Stack) -> None:

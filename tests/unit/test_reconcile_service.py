@@ -366,6 +366,21 @@ def test_a_run_that_lost_its_lease_stops_as_failed(world: World) -> None:
     assert (run.status, run.error.split(":")[0], run.pages) == (RunStatus.FAILED, "LeaseLost", 1)
 
 
+def test_a_run_past_its_budget_stops_between_pages_recorded_failed_with_what_it_did(world: World) -> None:
+    for _ in range(15):  # three pages of 7
+        world.purchase()
+
+    def slow(progress: ReconcileProgress) -> None:
+        if progress.phase == "listing":
+            world.clock.advance(10 * 60)
+
+    run = world.service.run(progress=slow, budget=timedelta(minutes=15))
+
+    assert (run.status, run.error.split(":")[0], run.pages) == (RunStatus.FAILED, "OutOfTime", 2)
+    assert world.store.runs()[0] == run
+    assert world.store.acquire_lease(LEASE_NAME, "next run", now=world.clock.now(), ttl=LEASE_TTL)  # released
+
+
 def test_a_long_run_renews_its_lease(world: World) -> None:
     for _ in range(15):
         world.purchase()
