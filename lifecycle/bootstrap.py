@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.clock import SystemClock
 from lifecycle.logs import configure
-from lifecycle.marketplace.auth import MsalTokenProvider
+from lifecycle.marketplace.auth import DeferredTokenProvider, MsalTokenProvider, TokenProvider
 from lifecycle.marketplace.client import HttpMarketplaceApi
 from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, DeadLetters, MarketplaceApi, Product, ProductVeto, Queue, SubscriptionStore
@@ -81,16 +81,22 @@ def build(
     clock: Clock | None = None,
     on_product_event: Callable[[str], None] | None = None,
     telemetry: Telemetry | None = None,
+    marketplace_checked_at_first_call: bool = False,
 ) -> Worker:
     """`on_product_event(subscription_id)` runs after each product event is written (the local
     stack wakes its dispatcher with it). With `telemetry` enabled, the store, the API and the
-    queue are wrapped in traced decorators; without, nothing is wrapped and tracing costs nothing."""
+    queue are wrapped in traced decorators; without, nothing is wrapped and tracing costs nothing.
+    `marketplace_checked_at_first_call` (CLI commands): the marketplace app's settings (tenant,
+    client id, secret) are checked at the first API call instead of now, so a command that
+    never calls the API runs without them; the Functions host checks them at once (health)."""
     clock = clock or SystemClock()
     store = store or _store(settings)
     queue = queue or _queue(settings)
     dead_letters = queue if isinstance(queue, DeadLetters) else None  # before any tracing wrapper hides it
     if api is None or webhook_api is None:
-        tokens = MsalTokenProvider(settings)  # one MSAL app per process: its token cache is shared
+        # One MSAL app per process: its token cache is shared.
+        tokens: TokenProvider = (DeferredTokenProvider(lambda: MsalTokenProvider(settings))
+                                 if marketplace_checked_at_first_call else MsalTokenProvider(settings))
         api = api or HttpMarketplaceApi.from_settings(settings, tokens)
         # Inside the webhook's 10-second window: short timeout, one retry at most.
         webhook_api = webhook_api or HttpMarketplaceApi(

@@ -51,11 +51,15 @@ def worker(obj: Context) -> Iterator[Worker]:
         )
         config = replace(config, api_max_attempts=min(config.api_max_attempts, 3))
     try:
-        built = build(config, store=store)
+        # The marketplace app's settings are asked for by the first API call, not here: an ops
+        # question against Azure needs no client secret in the shell.
+        built = build(config, store=store, marketplace_checked_at_first_call=True)
     except SettingsError as error:
         raise CliError(f"configuration: {error}") from None
     try:
         yield built
+    except SettingsError as error:  # a command's first API call without the marketplace's settings
+        raise CliError(f"configuration: {error}") from None
     finally:
         close = getattr(built.store, "close", None)
         if close is not None:

@@ -102,6 +102,24 @@ class StaticTokenProvider:
         return self._token
 
 
+class DeferredTokenProvider:
+    """An MsalTokenProvider made at the first token, not at wiring: a command that never calls
+    the Fulfillment API (an ops query, a dead-letter listing) needs no client secret, and one
+    that does gets the missing setting's SettingsError from that first call."""
+
+    def __init__(self, make: Callable[[], TokenProvider]) -> None:
+        self._make = make
+        self._made: TokenProvider | None = None
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        if self._made is None:
+            with self._lock:
+                if self._made is None:
+                    self._made = self._make()
+        return self._made.token()
+
+
 class _TimeoutSession(requests.Session):
     """requests has no session-wide timeout and MSAL passes none: a silent authority would hang us."""
 

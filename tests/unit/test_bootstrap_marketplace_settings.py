@@ -1,0 +1,28 @@
+"""When the marketplace app's settings are checked: at once for the Functions host, at the first call for the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from lifecycle.bootstrap import build
+from lifecycle.settings import Settings, SettingsError
+from tests.fakes.queue import FakeQueue
+from tests.fakes.store import FakeSubscriptionStore
+
+NO_SECRET = Settings(tenant_id="11111111-2222-3333-4444-555555555555", client_id="app", client_secret="")
+
+
+def test_the_host_refuses_to_build_without_the_client_secret() -> None:
+    # So /api/health answers 503 for it instead of every webhook failing later.
+    with pytest.raises(SettingsError, match="MARKETPLACE_CLIENT_SECRET is not set"):
+        build(NO_SECRET, store=FakeSubscriptionStore(), queue=FakeQueue())
+
+
+def test_a_cli_worker_runs_its_store_questions_without_the_secret_and_names_it_at_the_first_api_call() -> None:
+    store = FakeSubscriptionStore()
+    worker = build(NO_SECRET, store=store, queue=FakeQueue(), marketplace_checked_at_first_call=True)
+
+    assert worker.store.runs() == []  # an ops question: no marketplace needed
+
+    with pytest.raises(SettingsError, match="MARKETPLACE_CLIENT_SECRET is not set"):
+        worker.api.get_subscription("11111111-2222-3333-4444-555555555555")
