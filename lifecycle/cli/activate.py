@@ -11,7 +11,6 @@ import click
 from lifecycle.cli.output import CliError, Context, console, emit_json, fields_table
 from lifecycle.cli.target import worker
 from lifecycle.errors import LifecycleError, MarketplaceBadRequest, MarketplaceNotFound
-from lifecycle.logs import configure
 from lifecycle.product.events import subscription_json
 
 
@@ -23,7 +22,6 @@ def activate(obj: Context, token: str, json_out: bool) -> None:
     """Activate the purchase TOKEN names (the landing page's ?token=, encoded or not)."""
     from lifecycle.services.activation import CannotActivate
 
-    configure("WARNING")  # stderr, and only what goes wrong: the output says the rest
     with worker(obj) as built:
         try:
             done = built.activation.activate(token)

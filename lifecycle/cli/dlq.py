@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
-from rich.table import Table
 
+from lifecycle.cli.grid import Col, Grid
 from lifecycle.cli.output import CliError, Context, console, emit_json
 from lifecycle.errors import LifecycleError
-from lifecycle.logs import configure
 from lifecycle.services.dead_letters import DeadLetterService
 
 SCAN = 1000  # entries of each kind read to find the ones a replay names
@@ -28,7 +27,6 @@ SCAN = 1000  # entries of each kind read to find the ones a replay names
 def given_up(obj: Context) -> Iterator[DeadLetterService]:
     from lifecycle.cli import target  # the worker (and the Azure SDKs) load only when a command runs
 
-    configure("WARNING")  # stderr, and only what goes wrong
     with target.worker(obj) as built:
         try:
             yield built.dead_letter_service
@@ -53,8 +51,9 @@ def list_(obj: Context, limit: int, json_out: bool) -> None:
     if json_out:
         emit_json(rows)
         return
-    table = Table("kind", "message id", "subscription", "action", "reason", "attempt", "deliveries", "since",
-                  title=f"Given up on ({len(rows)}, oldest first)", title_justify="left")
+    table = Grid(Col("kind"), Col("message id", ident=True), Col("subscription", ident=True, spare=4), Col("action"),
+                 Col("reason", spare=5), Col("attempt", spare=2), Col("deliveries", spare=1), Col("since", spare=3),
+                 title=f"Given up on ({len(rows)}, oldest first)")
     for row in rows:
         table.add_row(row.kind.value, row.message_id, row.subscription_id, row.action, row.reason, str(row.attempt),
                       str(row.deliveries), row.enqueued_at.strftime("%Y-%m-%d %H:%M:%S"))

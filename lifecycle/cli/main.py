@@ -17,6 +17,14 @@ from lifecycle.cli.sandbox import sandbox
 from lifecycle.cli.serve import serve
 from lifecycle.cli.subscriptions import subscriptions
 from lifecycle.local.state import default_state_dir
+from lifecycle.logs import configure
+from lifecycle.settings import LOG_LEVELS
+
+
+def _level(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and value.strip().upper() not in LOG_LEVELS:
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}", ctx=ctx, param=param)
+    return None if value is None else value.strip().upper()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,16 +42,28 @@ from lifecycle.local.state import default_state_dir
     show_default=True,
     help="local: the stack `make run` started; azure: the deployment the app settings in the environment name.",
 )
+@click.option(
+    "--log-level",
+    envvar="LOG_LEVEL",
+    metavar="LEVEL",
+    callback=_level,
+    help=f"Log lines on stderr from LEVEL up: {', '.join(LOG_LEVELS)} [default: ERROR; for `serve`, INFO].",
+)
 @click.version_option(__version__, prog_name="lifecycle")
 @click.pass_context
-def main(ctx: click.Context, state_dir: Path | None, target: str) -> None:
+def main(ctx: click.Context, state_dir: Path | None, target: str, log_level: str | None) -> None:
     """The subscription lifecycle worker for Microsoft's commercial marketplace.
 
     `lifecycle serve` runs the local stack (what `make run` does); in another terminal,
     `lifecycle sandbox ...` plays the marketplace against it and `lifecycle subscriptions
     show ID` prints our state.
     """
-    ctx.obj = Context((state_dir or default_state_dir()).resolve(), Target(target))
+    ctx.obj = Context((state_dir or default_state_dir()).resolve(), Target(target), log_level)
+    if ctx.invoked_subcommand != "serve":  # serve logs as the worker does (JSON off a terminal), from INFO
+        # A one-shot command says what went wrong in its own one-line error; the services' warnings on
+        # the way there would only repeat it, as JSON, before it. What is logged at ERROR (something
+        # unexpected) still shows, readable; LOG_LEVEL (or --log-level) shows more, to debug.
+        configure(log_level or "ERROR", json=False)
 
 
 main.add_command(serve)

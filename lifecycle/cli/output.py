@@ -36,6 +36,7 @@ class Context:
 
     state_dir: Path
     target: Target = Target.LOCAL
+    log_level: str | None = None  # LOG_LEVEL or --log-level, when given
 
 
 class CliError(click.ClickException):
@@ -108,10 +109,10 @@ def console() -> Console:
 
 
 def fields_table(title: str, rows: Mapping[str, Any]) -> Table:
-    """A two-column table of name and value; nested values on one line."""
+    """A two-column table of name and value; nested values on one line, long ones folded, never cut."""
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
     for name, value in rows.items():
         table.add_row(name, _cell(value))
     return table

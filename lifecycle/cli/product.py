@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
+from lifecycle.cli.grid import Col, Grid
 from lifecycle.cli.output import CliError, Context, console, emit_json
 from lifecycle.cli.target import worker
 from lifecycle.errors import StorageUnavailable
-from lifecycle.logs import configure
 
 
 @click.group()
@@ -27,10 +26,14 @@ def product() -> None:
 @click.pass_obj
 def pending(obj: Context, json_out: bool) -> None:
     """Events waiting for the product's acknowledgement, oldest first per subscription."""
-    configure("WARNING")  # stderr: stdout is the table or the JSON
     with worker(obj) as built:
-        if built.outbox is None:
-            raise CliError("no product is configured (PRODUCT_EVENTS_URL is not set): nothing is sent")
+        if built.outbox is None:  # a question with an answer, not an error: exit 0
+            if json_out:
+                emit_json({"pending": [], "configured": False})
+            else:
+                click.echo("no product is configured (PRODUCT_EVENTS_URL is not set): nothing is sent, "
+                           "so nothing is pending")
+            return
         try:
             rows = sorted(built.outbox.pending(), key=lambda e: (e.subscription_id, e.sequence))
         except StorageUnavailable as error:
@@ -42,10 +45,10 @@ def pending(obj: Context, json_out: bool) -> None:
         for e in rows
     ]
     if json_out:
-        emit_json({"pending": found})
+        emit_json({"pending": found, "configured": True})
         return
-    table = Table("subscription", "seq", "type", "attempts", "last error", "next attempt",
-                  title=f"Pending product events: {len(found)}", title_justify="left")
+    table = Grid(Col("subscription", ident=True), Col("seq"), Col("type"), Col("attempts", spare=2),
+                 Col("last error"), Col("next attempt", spare=1), title=f"Pending product events: {len(found)}")
     for row in found:
         table.add_row(row["subscriptionId"], str(row["sequence"]), row["type"], str(row["attempts"]),
                       row["lastError"] or "-", row["nextAttemptAt"] or "-")

@@ -18,14 +18,15 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 import click
-from rich.table import Table
 
+from lifecycle.cli.grid import Col, Grid
 from lifecycle.cli.output import CliError, Context, console, emit_json
+from lifecycle.cli.queries import guid
 from lifecycle.cli.reconcile_display import Display, findings_table, summary_table
 from lifecycle.domain.reconcile import Finding
 from lifecycle.domain.reconcile_runs import RunRecord, RunStatus
 from lifecycle.errors import LifecycleError
-from lifecycle.logs import configure
+from lifecycle.plain import plain
 
 if TYPE_CHECKING:
     from lifecycle.bootstrap import Worker
@@ -66,7 +67,6 @@ def worker(obj: Context) -> Iterator[Worker]:
 def _run(obj: Context, *, dry_run: bool, json_out: bool) -> None:
     from lifecycle.services.reconcile import RunInProgress
 
-    configure("WARNING")  # stderr, and only what goes wrong: the display (or the JSON) says the rest
     found: list[Finding] = []
     display = None if json_out else Display(console(), dry_run=dry_run)
 
@@ -108,8 +108,9 @@ def runs(obj: Context, limit: int, json_out: bool) -> None:
     if json_out:
         emit_json(records)
         return
-    table = Table("started", "run", "kind", "status", "seconds", "pages", "listed", "known", "findings", "repaired",
-                  "errors", title="Reconcile runs (newest first)", title_justify="left")
+    table = Grid(Col("started"), Col("run", ident=True), Col("kind", spare=5), Col("status"), Col("seconds", spare=4),
+                 Col("pages", spare=3), Col("listed", spare=2), Col("known", spare=1), Col("findings"),
+                 Col("repaired"), Col("errors"), title="Reconcile runs (newest first)")
     for run in records:
         table.add_row(run.started_at.strftime("%Y-%m-%d %H:%M:%S"), run.run_id[:8],
                       "dry run" if run.dry_run else "run", run.status.value, _seconds(run), str(run.pages),
@@ -119,18 +120,24 @@ def runs(obj: Context, limit: int, json_out: bool) -> None:
 
 
 @reconcile.command()
-@click.argument("subscription_id")
+@click.argument("subscription_id", metavar="SUBSCRIPTION_ID", callback=guid)
 @click.option("--reason", default="", help="Why, for the next person (e.g. 'test purchase, deleted').")
 @json_option
 @click.pass_obj
 def tombstone(obj: Context, subscription_id: str, reason: str, json_out: bool) -> None:
-    """Leave SUBSCRIPTION_ID alone from now on (a test purchase deleted on purpose)."""
+    """Leave SUBSCRIPTION_ID alone from now on (a test purchase deleted on purpose).
+
+    An id we do not know is accepted: reconciliation will then not adopt it.
+    """
     with worker(obj) as built:
+        known = _reading(lambda: built.store.load(subscription_id)) is not None
         made = _reading(lambda: built.reconcile.tombstone(subscription_id, reason))
     if json_out:
-        emit_json(made)
-    else:
+        emit_json({**plain(made), "known_here": known})
+    elif known:
         click.echo(f"{subscription_id}: tombstoned; reconciliation leaves it alone")
+    else:
+        click.echo(f"{subscription_id}: tombstoned; not known here: reconciliation will not adopt it")
 
 
 @reconcile.command()
@@ -139,8 +146,8 @@ def tombstone(obj: Context, subscription_id: str, reason: str, json_out: bool) -
 def untombstone(obj: Context, subscription_id: str) -> None:
     """Reconcile SUBSCRIPTION_ID again from the next run on."""
     with worker(obj) as built:
-        _reading(lambda: built.reconcile.untombstone(subscription_id))
-    click.echo(f"{subscription_id}: no longer tombstoned")
+        removed = _reading(lambda: _untombstone(built, subscription_id))
+    click.echo(f"{subscription_id}: no longer tombstoned" if removed else f"{subscription_id}: was not tombstoned")
 
 
 @reconcile.command()
@@ -153,7 +160,7 @@ def tombstones(obj: Context, json_out: bool) -> None:
     if json_out:
         emit_json(found)
         return
-    table = Table("subscription", "since", "reason", title="Tombstones", title_justify="left")
+    table = Grid(Col("subscription", ident=True), Col("since"), Col("reason"), title="Tombstones")
     for stone in found:
         table.add_row(stone.subscription_id, stone.created_at.strftime("%Y-%m-%d %H:%M:%S"), stone.reason or "-")
     console().print(table)
@@ -167,6 +174,15 @@ def _reading(read: Callable[[], T]) -> T:
         return read()
     except LifecycleError as error:
         raise CliError(f"the tables do not answer: {type(error).__name__}: {error}") from None
+
+
+def _untombstone(built: Worker, subscription_id: str) -> bool:
+    """Remove the tombstones of `subscription_id`, whatever case each was typed in; False if there was none."""
+    wanted = subscription_id.strip().lower()
+    stones = [s.subscription_id for s in built.reconcile.tombstones() if s.subscription_id.lower() == wanted]
+    for stone in stones:
+        built.reconcile.untombstone(stone)
+    return bool(stones)
 
 
 def _seconds(run: RunRecord) -> str:

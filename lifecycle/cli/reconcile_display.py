@@ -14,6 +14,7 @@ from rich.console import Console, Group, RenderableType
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lifecycle.cli.grid import Col, Grid
 from lifecycle.cli.output import fields_table
 from lifecycle.domain.reconcile import Finding, FindingKind, Remedy
 from lifecycle.domain.reconcile_runs import RunRecord
@@ -91,16 +92,17 @@ def summary_table(run: RunRecord, found: list[Finding]) -> RenderableType:
     return Group(fields_table(title, figures), per_class, *problems)
 
 
-def findings_table(found: list[Finding], *, dry_run: bool) -> Table:
-    """One row per finding: which subscription, which class, both values, what was (or would be) done."""
-    table = Table("subscription", "class", "ours", "marketplace", "done", "detail", title="Findings",
-                  title_justify="left")
+def findings_table(found: list[Finding], *, dry_run: bool) -> RenderableType:
+    """One row per finding: which subscription (whole, to paste into the next command), which
+    class, both values, what was (or would be) done."""
+    grid = Grid(Col("subscription", ident=True), Col("class"), Col("ours"), Col("marketplace"), Col("done"),
+                Col("detail", spare=1), title="Findings")
     for finding in found[:FINDINGS_SHOWN]:
-        table.add_row(finding.subscription_id, finding.kind.value, finding.ours or "-", finding.theirs or "-",
-                      outcome(finding.remedy, dry_run=dry_run), finding.detail or "-")
+        grid.add_row(finding.subscription_id, finding.kind.value, finding.ours or "-", finding.theirs or "-",
+                     outcome(finding.remedy, dry_run=dry_run), finding.detail or "-")
     if len(found) > FINDINGS_SHOWN:
-        table.caption = f"the first {FINDINGS_SHOWN} of {len(found)}: --json lists them all"
-    return table
+        return Group(grid, f"the first {FINDINGS_SHOWN} of {len(found)}: --json lists them all")
+    return grid
 
 
 def outcome(remedy: Remedy, *, dry_run: bool) -> str:

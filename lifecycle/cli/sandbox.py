@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
+from lifecycle.cli.grid import Col, Grid
 from lifecycle.cli.output import Context, SandboxControl, console, emit_json, fields_table, stack, wait_for
 
 WAIT_SECONDS = 15.0  # the auto-accept's 10 s, plus our processing and some slack
@@ -45,7 +45,8 @@ def plans(obj: Context, json_out: bool) -> None:
     if json_out:
         emit_json(rows)
         return
-    table = Table("offer", "plan", "name", "per seat", "seats", "free trial", title="Catalog", title_justify="left")
+    table = Grid(Col("offer", ident=True), Col("plan", ident=True), Col("name"), Col("per seat", spare=2),
+                 Col("seats"), Col("free trial", spare=1), title="Catalog")
     for row in rows:
         seats = f"{row['minQuantity']}-{row['maxQuantity']}" if row["isPricePerSeat"] else "-"
         table.add_row(row["offerId"], row["planId"], row["displayName"], "yes" if row["isPricePerSeat"] else "no",
@@ -114,7 +115,8 @@ def redeliver(obj: Context, operation_id: str, times: int, json_out: bool) -> No
     client = _sandbox(obj)
     result = client.post(f"/operations/{operation_id}/redeliver", {"times": times})
     record = client.get(f"/operations/{operation_id}")
-    out = {"operationId": operation_id, "webhookStatuses": result["statuses"], "status": record["status"]}
+    out = {"operationId": operation_id, "webhookStatuses": result["statuses"],
+           "webhookAnswers": result.get("answers", []), "status": record["status"]}
     _print(out, json_out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 import threading
 from types import FrameType
@@ -34,7 +35,7 @@ def serve(obj: Context, port: int, azurite_port: int, sandbox_port: int, loops: 
         settings = Settings.from_env()
     except SettingsError as error:
         raise CliError(str(error)) from None
-    configure(settings.log_level)
+    configure(obj.log_level or settings.log_level)
     options = StackOptions(state_dir=obj.state_dir, port=port, azurite_port=azurite_port,
                            sandbox_port=sandbox_port, loops=loops)
     stopping = _stop_on_signals()
@@ -45,7 +46,7 @@ def serve(obj: Context, port: int, azurite_port: int, sandbox_port: int, loops: 
         except AlreadyRunning as error:
             raise CliError(str(error)) from None
         except (OSError, RuntimeError, ValueError) as error:  # a port in use, Azurite missing or failing
-            raise CliError(f"the stack could not start: {error}") from None
+            raise CliError(f"the stack could not start: {_why(error, port)}") from None
         click.echo(
             f"\nReady: webhook {info.url}/api/marketplace/webhook, state in {obj.state_dir}\n"
             "In another terminal: `lifecycle sandbox plans`, then `lifecycle sandbox purchase --help`.\n"
@@ -56,6 +57,16 @@ def serve(obj: Context, port: int, azurite_port: int, sandbox_port: int, loops: 
             pass
     finally:
         stack.stop()
+
+
+def _why(error: BaseException, port: int) -> str:
+    """The error; for a port something else holds, with the option that moves the stack off it."""
+    if not isinstance(error, OSError) or error.errno != errno.EADDRINUSE:
+        return str(error)
+    text = error.strerror or str(error)
+    if port and f":{port}:" in text:
+        return f"{text} (another `lifecycle serve`?): --port or LIFECYCLE_PORT picks another port (0: a free one)"
+    return f"{text}: --port, --azurite-port and --sandbox-port pick other ports (0: a free one)"
 
 
 def _stop_on_signals() -> threading.Event:

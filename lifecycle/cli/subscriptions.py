@@ -9,13 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
-from lifecycle.cli.output import CliError, Context, console, emit_json, fields_table
-from lifecycle.cli.queries import query_service
+from lifecycle.cli.grid import Col, Grid
+from lifecycle.cli.output import Context, console, emit_json, fields_table
+from lifecycle.cli.queries import checked, guid, query_service
 from lifecycle.domain.history import HistoryEntry
 from lifecycle.domain.model import Status, Subscription
 from lifecycle.plain import plain
+from lifecycle.services.query_filter import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_RENEWAL_DAYS,
+    parse_id,
+    parse_query,
+    parse_status,
+)
 
 json_option = click.option("--json", "json_out", is_flag=True, help="Print JSON.")
 
@@ -26,23 +34,25 @@ def subscriptions() -> None:
 
 
 @subscriptions.command(name="list")
-@click.option("--status", type=click.Choice([s.value for s in Status], case_sensitive=False))
-@click.option("--offer", help="Offer id.")
-@click.option("--plan", help="Plan id.")
-@click.option("--tenant", help="The beneficiary's tenant id (the customer using it).")
-@click.option("--purchaser", help="The purchaser's tenant id (a CSP partner, or the customer).")
+@click.option("--status", metavar="STATUS", callback=checked(parse_status),
+              help=f"{', '.join(s.value for s in Status)} (any case).")
+@click.option("--offer", callback=checked(lambda text: parse_id(text, "offer")), help="Offer id.")
+@click.option("--plan", callback=checked(lambda text: parse_id(text, "plan")), help="Plan id.")
+@click.option("--tenant", metavar="GUID", callback=guid, help="The beneficiary's tenant id (the customer using it).")
+@click.option("--purchaser", metavar="GUID", callback=guid,
+              help="The purchaser's tenant id (a CSP partner, or the customer).")
 @click.option("--free-trial/--no-free-trial", default=None, help="Only free trials, or none.")
 @click.option("--test/--no-test", default=None, help="Only test purchases, or none.")
-@click.option("--renewals-at-risk", "renewal_days", type=int, metavar="DAYS",
+@click.option("--renewals-at-risk", "renewal_days", type=click.IntRange(0, MAX_RENEWAL_DAYS), metavar="DAYS",
               help="Active, autoRenew off, and the term ends within DAYS days.")
-@click.option("--limit", type=int, help="Subscriptions per page [default: 25, at most 200].")
+@click.option("--limit", type=click.IntRange(1, MAX_LIMIT),
+              help=f"Subscriptions per page [default: {DEFAULT_LIMIT}, at most {MAX_LIMIT}].")
 @click.option("--continuation", help="The token a previous page printed.")
 @json_option
 @click.pass_obj
 def list_(obj: Context, /, json_out: bool, **chosen: Any) -> None:
     """The subscriptions matching every filter given, a page at a time."""
     from lifecycle.entrypoints.ops import page_json
-    from lifecycle.services.query_filter import parse_query
 
     names = {"free_trial": "freeTrial", "renewal_days": "renewalsWithinDays"}
     params = {names.get(name, name): _param(value) for name, value in chosen.items() if value is not None}
@@ -51,25 +61,19 @@ def list_(obj: Context, /, json_out: bool, **chosen: Any) -> None:
     if json_out:
         emit_json(page_json(page))
         return
-    out = console()
-    out.print(_list_table(page.subscriptions))
-    if page.continuation:
-        out.print(f"More: repeat with --continuation {page.continuation}")
+    console().print(_list_table(page.subscriptions))
+    if page.continuation:  # not through rich: it would wrap the token at the terminal's width
+        click.echo(f"More: repeat with --continuation {page.continuation}")
 
 
 @subscriptions.command()
-@click.argument("subscription_id")
+@click.argument("subscription_id", metavar="SUBSCRIPTION_ID", callback=guid)
 @json_option
 @click.pass_obj
 def show(obj: Context, subscription_id: str, json_out: bool) -> None:
     """Our state of SUBSCRIPTION_ID and every history entry, newest first."""
-    from lifecycle.errors import InvalidQuery
-
     with query_service(obj) as service:
-        try:
-            found, version = service.subscription(subscription_id)
-        except InvalidQuery as error:
-            raise CliError(f"subscription {subscription_id} is not known here ({error})") from None
+        found, version = service.subscription(subscription_id)
         history = service.history(subscription_id)
     if json_out:
         emit_json({"subscription": found, "version": version, "history": history})
@@ -80,7 +84,7 @@ def show(obj: Context, subscription_id: str, json_out: bool) -> None:
 
 
 @subscriptions.command()
-@click.argument("subscription_id")
+@click.argument("subscription_id", metavar="SUBSCRIPTION_ID", callback=guid)
 @json_option
 @click.pass_obj
 def history(obj: Context, subscription_id: str, json_out: bool) -> None:
@@ -114,9 +118,10 @@ def _param(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _list_table(found: tuple[Subscription, ...]) -> Table:
-    table = Table("id", "status", "offer", "plan", "qty", "term end", "renew", "tenant", title_justify="left",
-                  title=f"Subscriptions ({len(found)})")
+def _list_table(found: tuple[Subscription, ...]) -> Grid:
+    table = Grid(Col("id", ident=True), Col("status"), Col("offer", spare=4), Col("plan"), Col("qty"),
+                 Col("term end", spare=3), Col("renew", spare=2), Col("tenant", ident=True, spare=1),
+                 title=f"Subscriptions ({len(found)})")
     for s in found:
         table.add_row(s.id, s.status.value, s.offer_id, s.plan_id, "-" if s.quantity is None else str(s.quantity),
                       s.term.end.isoformat() if s.term.end else "-", "yes" if s.auto_renew else "no",
@@ -124,9 +129,10 @@ def _list_table(found: tuple[Subscription, ...]) -> Table:
     return table
 
 
-def _history_table(history: list[HistoryEntry]) -> Table:
-    table = Table("recorded", "action", "source", "outcome", "operation", "changes", "reason",
-                  title="History (newest first)", title_justify="left")
+def _history_table(history: list[HistoryEntry]) -> Grid:
+    table = Grid(Col("recorded"), Col("action"), Col("source", spare=2), Col("outcome", spare=3),
+                 Col("operation", ident=True), Col("changes"), Col("reason", spare=1),
+                 title="History (newest first)")
     for entry in history:
         table.add_row(
             entry.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),

@@ -10,7 +10,8 @@ Answers: 200 JSON; 400 a bad filter, id or token (the message says which); 404 u
 subscription; 503 storage down (retry); 500 a bug. The key: in Azure the Functions host
 checks the function key before we run (AuthLevel.FUNCTION); the local server wraps each
 handler in `keyed`, which does the same check (`x-functions-key` header or `code`
-parameter, compared in constant time): no key or a wrong one is 401.
+parameter, compared in constant time): no key or a wrong one is 401, saying which, and
+where the local key is kept.
 """
 
 from __future__ import annotations
@@ -55,14 +56,23 @@ def entitlements(req: func.HttpRequest, service: Service) -> func.HttpResponse:
     return _answer(lambda: entitlements_json(tenant, service().entitlements(tenant)))
 
 
-def keyed(key: str, handler: Handler) -> Handler:
-    """`handler` behind the function key, as the Functions host puts it; an empty key admits nobody."""
+def keyed(key: str, handler: Handler, *, kept: str = "") -> Handler:
+    """`handler` behind the function key, as the Functions host puts it; an empty key admits nobody.
+
+    Used by the local server only (in Azure the host checks the keys): its 401 says whether
+    the key was missing or did not match, and where the local key is kept (`kept`, e.g. its
+    file), never what was given or expected.
+    """
     expected = key.encode()
+    where = f" ({kept})" if kept else ""
 
     def guarded(req: func.HttpRequest) -> func.HttpResponse:
         given = (req.headers.get("x-functions-key") or req.params.get("code") or "").encode()
+        if not given:
+            return _json(401, {"error": f"no function key given: send it in the x-functions-key header or as "
+                                        f"?code={where}"})
         if not expected or not hmac.compare_digest(given, expected):
-            return _json(401, {"error": "a function key is required: the x-functions-key header or ?code="})
+            return _json(401, {"error": f"the function key given does not match{where}"})
         return handler(req)
 
     return guarded

@@ -60,23 +60,25 @@ class StackOptions:
     auto_accept_seconds: float = 10.0
 
 
-def worker_routes(worker: Worker, *checks: http.Check) -> list[Route]:
-    """The Functions app's HTTP routes (see `functions/`) on the same shared handlers."""
+def worker_routes(worker: Worker, *checks: http.Check, key_kept: str = "") -> list[Route]:
+    """The Functions app's HTTP routes (see `functions/`) on the same shared handlers;
+    `key_kept` says where the ops API's key is, for its 401 answers."""
     return [
         Route("POST", "marketplace/webhook", lambda request: http.webhook(request, worker.webhook)),
         Route("GET", "health", lambda request: http.health(request, *checks)),
         # No key locally (loopback only); in Azure the route needs the function key.
         Route("POST", "marketplace/activate", lambda request: activation.activate(request, worker.activation)),
-        *ops_routes(worker),
+        *ops_routes(worker, key_kept=key_kept),
     ]
 
 
-def ops_routes(worker: Worker) -> list[Route]:
+def ops_routes(worker: Worker, *, key_kept: str = "") -> list[Route]:
     """The read-only ops API behind OPS_API_KEY, as Azure puts it behind the function key."""
     key = worker.settings.ops_api_key
     handlers = {"subscriptions": ops.subscriptions, "subscriptions/{id}": ops.subscription,
                 "subscriptions/{id}/events": ops.events, "entitlements": ops.entitlements}
-    return [Route("GET", route, ops.keyed(key, functools.partial(handler, service=lambda: worker.query)))
+    return [Route("GET", route, ops.keyed(key, functools.partial(handler, service=lambda: worker.query),
+                                          kept=key_kept))
             for route, handler in handlers.items()]
 
 
@@ -111,8 +113,8 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
-        self._log.info("ops_api.ready", url=f"{self.info.url}/api/subscriptions",
-                       key=("OPS_API_KEY" if self._base.ops_api_key else str(directory / state.OPS_KEY_FILE)))
+        # Not `key=` or `key_file=`: the log redactor hides every field whose name says "key".
+        self._log.info("ops_api.ready", url=f"{self.info.url}/api/subscriptions", kept_in=self._key_kept(directory))
         self._log.info("stack.ready", seconds=round(time.perf_counter() - started, 2), url=self.info.url,
                        sandbox=self.info.sandbox_control_url, state_dir=str(directory))
         return self.info
@@ -150,7 +152,8 @@ class LocalStack:
         def local_queue() -> None:
             queue.depth()  # a cheap local read: the queue file is there and readable
 
-        self._server = LocalServer(worker_routes(worker, local_queue), port=options.port).start()
+        routes = worker_routes(worker, local_queue, key_kept=f"the key is in {self._key_kept(directory)}")
+        self._server = LocalServer(routes, port=options.port).start()
         sandbox.webhook_url = f"{self._server.url}/api/marketplace/webhook"
         self._runner = Runner(queue, processing(worker.processing, queue, worker.clock), loops=options.loops).start()
         self._timer = ReconcileTimer(schedule, lambda progress: worker.reconcile.run(progress=progress)).start()
@@ -167,6 +170,10 @@ class LocalStack:
         self._log.info("sandbox.ready", restored=restored, subscriptions=len(sandbox.marketplace.subscription_ids()),
                        api=sandbox.api_url, tenant_id=who.tenant_id, client_id=who.client_id)
         return info
+
+    def _key_kept(self, directory: Path) -> str:
+        """Where the ops API's key is, never the key: OPS_API_KEY, or the file the stack made."""
+        return "OPS_API_KEY" if self._base.ops_api_key else str(directory / state.OPS_KEY_FILE)
 
     def stop(self) -> None:
         """Stop everything that started, in order; safe to call twice or after a failed start."""

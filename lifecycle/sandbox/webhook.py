@@ -32,18 +32,21 @@ from lifecycle.sandbox.entra import Entra
 from lifecycle.sandbox.state import MarketplaceState
 
 DEFAULT_RETRY_DELAYS = (0.1, 0.5, 2.0, 5.0)
+MAX_ANSWER_CHARS = 200  # of what an answer said, kept in a DeliveryResult
 
 log = structlog.get_logger("lifecycle.sandbox.webhook")
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """Every attempt of one `deliver` call: HTTP status (None: no answer), seconds, error."""
+    """Every attempt of one `deliver` call: HTTP status (None: no answer), seconds, error, and
+    what the answer said (its JSON `status`, `error` or `message`; "" without an answer)."""
 
     operation_id: str
     statuses: tuple[int | None, ...] = ()
     elapsed: tuple[float, ...] = ()
     errors: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()
 
     @property
     def last_status(self) -> int | None:
@@ -95,16 +98,18 @@ class WebhookSender:
         statuses: list[int | None] = []
         elapsed: list[float] = []
         errors: list[str] = []
+        answers: list[str] = []
         for _ in range(times):
             for delay in (*self.retry_delays, None):
-                status, seconds, error = self._attempt(self.url, operation_id, raw)
+                status, seconds, error, answer = self._attempt(self.url, operation_id, raw)
                 statuses.append(status)
                 elapsed.append(seconds)
                 errors.append(error)
+                answers.append(answer)
                 if (status is not None and status < 500) or delay is None:
                     break
                 time.sleep(delay)
-        return DeliveryResult(operation_id, tuple(statuses), tuple(elapsed), tuple(errors))
+        return DeliveryResult(operation_id, tuple(statuses), tuple(elapsed), tuple(errors), tuple(answers))
 
     def deliver_many(
         self, operations: Iterable[Mapping[str, Any] | str], *, shuffle: Random | None = None, times: int = 1
@@ -137,18 +142,18 @@ class WebhookSender:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
 
-    def _attempt(self, url: str, operation_id: str, raw: dict[str, Any] | None) -> tuple[int | None, float, str]:
+    def _attempt(self, url: str, operation_id: str, raw: dict[str, Any] | None) -> tuple[int | None, float, str, str]:
         token = self.entra.webhook_token(version=self.token_version)
         booked = raw is None  # an operation of the marketplace's: its books record the attempt
         payload = self.marketplace.delivery_started(operation_id) if raw is None else raw
         started = time.perf_counter()
         status: int | None = None
-        error = ""
+        error = answer = ""
         try:
             response = self._client.post(
                 url, json=payload, headers={"Authorization": f"Bearer {token}"}, timeout=self.timeout
             )
-            status = response.status_code
+            status, answer = response.status_code, _said(response)
         except httpx.TimeoutException:
             error = f"no answer within {self.timeout:g} s"
         except httpx.HTTPError as failure:
@@ -166,7 +171,20 @@ class WebhookSender:
             seconds=round(seconds, 3),
             error=error or None,
         )
-        return status, seconds, error
+        return status, seconds, error, answer
+
+
+def _said(response: httpx.Response) -> str:
+    """What an answer said: its JSON body's `status`, `error` or `message`, else its text, bounded."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        said = next((body[name] for name in ("status", "error", "message") if isinstance(body.get(name), str)), None)
+        if said is not None:
+            return str(said)[:MAX_ANSWER_CHARS]
+    return response.text[:MAX_ANSWER_CHARS]
 
 
 def _nothing_sent(operation_id: str) -> Future[DeliveryResult]:

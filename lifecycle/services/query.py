@@ -55,21 +55,25 @@ class QueryService:
         self._clock = clock
 
     def subscriptions(self, query: SubscriptionQuery) -> SubscriptionPage:
+        """A page of matches. A full page looks one match ahead, so a token always leads to more
+        rows; only a page cut short by MAX_EXAMINED may hand out a token whose next page is empty."""
         today = self._clock.now().date()
         lookup = query.filter.lookup(today)
         found: list[Subscription] = []
-        after, examined = query.after, 0
+        after, examined, last_shown = query.after, 0, query.after
         while examined < MAX_EXAMINED:
-            wanted = max(query.limit - len(found), _MIN_BATCH)
+            wanted = max(query.limit + 1 - len(found), _MIN_BATCH)
             hits = self._store.find(lookup, after=after, limit=wanted)
             for hit in hits:
                 after, examined = hit.key, examined + 1
                 if hit.subscription is not None and query.filter.matches(hit.subscription, today):
+                    if len(found) == query.limit:  # one more matches: the next page starts with it
+                        return SubscriptionPage(tuple(found), encode_token(query.filter, last_shown))
                     found.append(hit.subscription)
-                    if len(found) == query.limit:
-                        return SubscriptionPage(tuple(found), encode_token(query.filter, after))
+                    last_shown = hit.key
             if len(hits) < wanted:
                 return SubscriptionPage(tuple(found), None)
+        # Cut short: every hit after the last row shown was examined and did not match.
         return SubscriptionPage(tuple(found), encode_token(query.filter, after))
 
     def subscription(self, subscription_id: str) -> tuple[Subscription, int]:

@@ -8,6 +8,9 @@ read; the store then passes values as query parameters, never spliced into OData
 A continuation token is base64url JSON `{"v": 1, "f": <fingerprint of the filters>, "a": <key
 to resume after>}`: opaque to callers, refused if garbled or forged, and bound to the
 filters that issued it (a token reused with other filters would silently skip rows).
+
+A refused value raises `InvalidValue`: its message names the query parameter (the HTTP
+API's words), and its `problem` alone lets the CLI name its own option instead.
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ _BOOLEANS = {"true": True, "false": False}
 FILTERS = ("status", "offer", "plan", "tenant", "purchaser", "freeTrial", "test", "renewalsWithinDays")
 PAGING = ("limit", "continuation")
 IGNORED = ("code",)  # the function key, when it travels in the query string
+
+
+class InvalidValue(InvalidQuery):
+    """A value refused: "`name` `problem`", e.g. "tenantId 'x' is not a GUID"."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name} {problem}")
+        self.name = name
+        self.problem = problem  # what is wrong with the value, without the parameter's name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,8 +120,8 @@ def parse_query(params: Mapping[str, str]) -> SubscriptionQuery:
     status = given.get("status")
     chosen = SubscriptionFilter(
         status=None if status is None else parse_status(status),
-        offer=_id("offer", given.get("offer")),
-        plan=_id("plan", given.get("plan")),
+        offer=None if "offer" not in given else parse_id(given["offer"], "offer"),
+        plan=None if "plan" not in given else parse_id(given["plan"], "plan"),
         tenant=None if "tenant" not in given else parse_tenant(given["tenant"], "tenant"),
         purchaser=None if "purchaser" not in given else parse_tenant(given["purchaser"], "purchaser"),
         free_trial=_boolean("freeTrial", given.get("freeTrial")),
@@ -125,7 +137,7 @@ def parse_status(text: str) -> Status:
     by_name = {status.value.lower(): status for status in Status}
     found = by_name.get(text.strip().lower())
     if found is None:
-        raise InvalidQuery(f"status {_quoted(text)} is not one of {', '.join(s.value for s in Status)}")
+        raise InvalidValue("status", f"{_quoted(text)} is not one of {', '.join(s.value for s in Status)}")
     return found
 
 
@@ -138,7 +150,7 @@ def parse_guid(text: str, name: str) -> str:
     try:
         return str(uuid.UUID(text.strip()))
     except ValueError:
-        raise InvalidQuery(f"{name} {_quoted(text)} is not a GUID") from None
+        raise InvalidValue(name, f"{_quoted(text)} is not a GUID") from None
 
 
 def encode_token(chosen: SubscriptionFilter, after: str) -> str:
@@ -163,11 +175,10 @@ def decode_token(token: str, chosen: SubscriptionFilter) -> str:
     return data["a"]
 
 
-def _id(name: str, text: str | None) -> str | None:
-    if text is None:
-        return None
+def parse_id(text: str, name: str) -> str:
+    """An offer or plan id."""
     if not _ID.fullmatch(text):
-        raise InvalidQuery(f"{name} {_quoted(text)}: up to 100 letters, digits, '.', '_' or '-'")
+        raise InvalidValue(name, f"{_quoted(text)}: up to 100 letters, digits, '.', '_' or '-'")
     return text
 
 
@@ -176,7 +187,7 @@ def _boolean(name: str, text: str | None) -> bool | None:
         return None
     found = _BOOLEANS.get(text.strip().lower())
     if found is None:
-        raise InvalidQuery(f"{name} {_quoted(text)}: use true or false")
+        raise InvalidValue(name, f"{_quoted(text)}: use true or false")
     return found
 
 
@@ -184,7 +195,7 @@ def _number(name: str, text: str | None, low: int, high: int) -> int | None:
     if text is None:
         return None
     if not re.fullmatch(r"\s*\d{1,9}\s*", text) or not low <= int(text) <= high:
-        raise InvalidQuery(f"{name} {_quoted(text)}: a whole number from {low} to {high}")
+        raise InvalidValue(name, f"{_quoted(text)}: a whole number from {low} to {high}")
     return int(text)
 
 

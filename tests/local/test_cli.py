@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,7 +169,8 @@ def test_notify_only_actions_and_redelivery(state_dir: Path, receiver: Receiver)
 
     again = run_json(state_dir, "sandbox", "redeliver", suspend["operationId"], "--times", "3")
 
-    assert again == {"operationId": suspend["operationId"], "webhookStatuses": [200, 200, 200], "status": "Succeeded"}
+    assert again == {"operationId": suspend["operationId"], "webhookStatuses": [200, 200, 200],
+                     "webhookAnswers": ["", "", ""], "status": "Succeeded"}  # the receiver answers no body
     assert len(receiver.deliveries) == 4
 
 
@@ -228,10 +230,19 @@ def test_subscriptions_show_prints_our_state_and_history_newest_first(
 
 
 @pytest.mark.azurite
-def test_subscriptions_show_of_an_unknown_subscription_says_so(
+def test_subscriptions_show_of_an_unknown_subscription_says_how_one_becomes_known(
     tmp_path: Path, sandbox: Sandbox, azurite_connection_string: str, table_prefix: str
 ) -> None:
     write_stack(tmp_path, sandbox, azurite_connection_string, table_prefix)
-    result = run(tmp_path, "subscriptions", "show", "nobody")
+    unknown = str(uuid.uuid4())
+    result = run(tmp_path, "subscriptions", "show", unknown)
     assert result.exit_code == 1
-    assert "subscription nobody is not known here" in result.output
+    assert f"subscription {unknown} is not known here" in result.output
+    assert "after its first webhook, its activation, or a `lifecycle reconcile` run" in result.output
+
+
+def test_subscriptions_show_of_an_id_that_is_no_guid_says_only_that(tmp_path: Path) -> None:
+    result = run(tmp_path, "subscriptions", "show", "nope")
+    assert result.exit_code == 2
+    assert "Invalid value for 'SUBSCRIPTION_ID': 'nope' is not a GUID" in result.output
+    assert "not known here" not in result.output

@@ -103,10 +103,32 @@ def test_pages_follow_each_other_to_the_end(store: FakeSubscriptionStore, servic
     assert sorted(seen) == sorted(every)
 
 
+@pytest.mark.parametrize(("matching", "limit"), [(2, "2"), (1, "1"), (2, "5")])
+def test_the_last_page_hands_out_no_token(store: FakeSubscriptionStore, service: QueryService,
+                                          matching: int, limit: str) -> None:
+    for _ in range(matching):
+        put(store, subscription(Status.SUSPENDED))
+    put(store, subscription(Status.SUBSCRIBED))
+    page = service.subscriptions(parse_query({"status": "Suspended", "limit": limit}))
+    assert (len(page.subscriptions), page.continuation) == (matching, None)
+
+
+def test_a_token_is_handed_out_only_when_another_row_matches(store: FakeSubscriptionStore,
+                                                             service: QueryService) -> None:
+    every = {put(store, subscription(Status.SUBSCRIBED, is_test=False)).subscription.id for _ in range(2)}
+    for _ in range(30):  # after the matches in key order, or among them: none of them matches
+        put(store, subscription(Status.SUBSCRIBED, is_test=True))
+    first = service.subscriptions(parse_query({"test": "false", "limit": "1"}))
+    assert first.continuation is not None
+    second = service.subscriptions(parse_query({"test": "false", "limit": "1", "continuation": first.continuation}))
+    assert {s.id for s in first.subscriptions + second.subscriptions} == every
+    assert (len(second.subscriptions), second.continuation) == (1, None)
+
+
 def test_a_rare_combination_answers_a_short_page_and_a_token(store: FakeSubscriptionStore,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("lifecycle.services.query.MAX_EXAMINED", 30)
-    for _ in range(50):
+    for _ in range(100):  # far more than one request examines
         put(store, subscription(Status.SUBSCRIBED, is_test=True))
     page = QueryService(store, FixedClock(T0)).subscriptions(parse_query({"test": "false"}))
     assert page.subscriptions == ()
