@@ -65,6 +65,9 @@ class SandboxControl:
     def post(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
         return self._call("POST", path, dict(body or {}))
 
+    def delete(self, path: str) -> Any:
+        return self._call("DELETE", path, None)
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         try:
             response = self._client.request(method, self._base + path, json=body)

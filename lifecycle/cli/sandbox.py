@@ -120,6 +120,41 @@ def redeliver(obj: Context, operation_id: str, times: int, json_out: bool) -> No
     _print(out, json_out)
 
 
+@sandbox.command()
+@click.option("--status", type=click.IntRange(400, 599), help="The HTTP status the API answers (403 is permanent "
+              "for the worker, 503 transient).")
+@click.option("--path", "path", metavar="TEXT", help="Only calls whose path contains TEXT (a subscription id, say).")
+@click.option("--method", type=click.Choice(["GET", "POST", "PATCH", "PUT", "DELETE"]), help="Only this method.")
+@click.option("--times", type=click.IntRange(1, 10_000), default=1, show_default=True, help="Calls it answers.")
+@click.option("--clear", is_flag=True, help="Remove every fault instead: the API answers normally again.")
+@json_option
+@click.pass_obj
+def fault(obj: Context, status: int | None, path: str | None, method: str | None, times: int, clear: bool,
+          json_out: bool) -> None:
+    """Make the Fulfillment API fail the next matching calls (a bad day at the marketplace), or --clear.
+
+    To see a delivery dead-lettered and replayed: `fault --status 403 --path SUB --method GET
+    --times 50`, then `suspend SUB` (the worker cannot verify it: `lifecycle dlq list` shows
+    it), then `fault --clear` and `lifecycle dlq replay OPERATION_ID`.
+    """
+    client = _sandbox(obj)
+    if clear:
+        client.delete("/faults")
+        result: dict[str, Any] = {"cleared": True}
+        text = "faults cleared: the API answers normally"
+    elif status is None:
+        raise click.UsageError("give --status (or --clear)")
+    else:
+        client.post("/faults", {"status": status, "path": path, "method": method, "times": times})
+        result = {"status": status, "path": path, "method": method, "times": times}
+        text = (f"the next {times} {method or 'API'} call(s){f' on paths containing {path}' if path else ''} "
+                f"answer {status}")
+    if json_out:
+        emit_json(result)
+    else:
+        click.echo(text)
+
+
 @sandbox.command("change-plan")
 @click.argument("subscription_id")
 @click.argument("plan")

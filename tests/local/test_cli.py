@@ -246,3 +246,18 @@ def test_subscriptions_show_of_an_id_that_is_no_guid_says_only_that(tmp_path: Pa
     assert result.exit_code == 2
     assert "Invalid value for 'SUBSCRIPTION_ID': 'nope' is not a GUID" in result.output
     assert "not known here" not in result.output
+
+
+def test_a_fault_makes_the_next_matching_api_calls_fail_and_clear_ends_it(state_dir: Path, sandbox: Sandbox) -> None:
+    sid = bought(state_dir)
+    url = f"{sandbox.api_url}/saas/subscriptions/{sid}?api-version=2018-08-31"
+
+    def status() -> int:
+        return httpx.get(url, trust_env=False, timeout=5).status_code
+
+    shown = run(state_dir, "sandbox", "fault", "--status", "403", "--path", sid, "--method", "GET", "--times", "5")
+    assert (shown.exit_code, shown.output) == (0, f"the next 5 GET call(s) on paths containing {sid} answer 403\n")
+    assert status() == 403
+    assert run(state_dir, "sandbox", "fault", "--clear").exit_code == 0
+    assert status() == 401  # served again: refused only for want of a token
+    assert run(state_dir, "sandbox", "fault").exit_code == 2  # neither --status nor --clear
