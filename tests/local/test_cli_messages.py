@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from structlog.testing import capture_logs
 
 from lifecycle.cli.main import main
 from lifecycle.domain.events import Action, Source
@@ -26,7 +25,7 @@ from lifecycle.ports import QueueMessage
 from lifecycle.sandbox import Sandbox
 from lifecycle.services.reconcile import LEASE_NAME
 from lifecycle.store.table import TableSubscriptionStore
-from tests.local.test_cli import write_stack
+from tests.local.test_cli import quiet_logs, write_stack  # noqa: F401 (quiet_logs: an autouse fixture)
 from tests.sandbox.receiver import Receiver
 from tests.unit.builders import subscription
 
@@ -53,12 +52,6 @@ def store(azurite_connection_string: str, table_prefix: str) -> Iterator[TableSu
 def state_dir(tmp_path: Path, sandbox: Sandbox, azurite_connection_string: str, table_prefix: str) -> Path:
     write_stack(tmp_path, sandbox, azurite_connection_string, table_prefix)
     return tmp_path
-
-
-@pytest.fixture(autouse=True)
-def quiet_logs() -> Iterator[None]:
-    with capture_logs():  # the sandbox runs in this process: its log lines must not mix into the output
-        yield
 
 
 def run(state_dir: Path, *args: str) -> Result:
