@@ -27,9 +27,8 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from lifecycle.domain.changes import adopt
 from lifecycle.domain.events import ChangePlan, ChangeQuantity, Event, Source
-from lifecycle.domain.history import HistoryEntry, Outcome, diff
+from lifecycle.domain.history import HistoryEntry, Outcome
 from lifecycle.domain.model import Subscription
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus
 from lifecycle.errors import (
@@ -160,7 +159,7 @@ class WebhookService:
             return WebhookAnswer(200, {"status": "already processed"})
         if verdict is not None and stored.outcome != ACCEPTED:
             if not verdict.accepted:
-                self._reject(event, stored, verdict.reason, verdict.truth)
+                self._reject(event, stored, verdict.reason)
                 log.info("webhook.rejected", reason=verdict.reason)
                 return WebhookAnswer(400, {"error": verdict.reason})
             # Recorded by an earlier delivery that stopped before its answer: remember it now.
@@ -191,10 +190,8 @@ class WebhookService:
             log.error("webhook.policy_unavailable", error_type=type(error).__name__, reason=str(error))
             raise MarketplaceUnavailable(f"cannot judge the change: {type(error).__name__}") from error
 
-    def _reject(self, event: Event, record: DeliveryRecord, reason: str, truth: Subscription | None) -> None:
-        """Record the refusal in the delivery record and the subscription's history. A subscription
-        not known here is recorded from `truth` (what the verdict read from the marketplace) with
-        it, so the refusal is in a history ops can read instead of a record no query shows."""
+    def _reject(self, event: Event, record: DeliveryRecord, reason: str) -> None:
+        """Record the refusal in the delivery record and, if we know the subscription, its history."""
         now = self._clock.now()
         rejected = replace(record, status=DeliveryStatus.REJECTED, outcome=Outcome.REJECTED.value, reason=reason,
                            updated_at=now)
@@ -211,16 +208,6 @@ class WebhookService:
         )
         for _ in range(3):
             snapshot = self._store.load(event.subscription_id)
-            if snapshot is None and truth is not None:
-                first = adopt(None, truth, event.timestamp)
-                learnt = replace(entry, outcome=Outcome.RESYNCED, changes=diff(None, first),
-                                 reason="first heard of through this change, refused below")
-                try:
-                    self._store.commit(Commit(subscription=first, expected=None, history=(learnt, entry),
-                                              delivery=rejected))
-                    return
-                except ConcurrencyConflict:
-                    continue  # recorded meanwhile (processing, activation): add the refusal to its history
             if snapshot is None:
                 self._store.update_delivery(rejected)
                 return

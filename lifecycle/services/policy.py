@@ -34,7 +34,6 @@ from lifecycle.ports import MarketplaceApi, ProductVeto
 class Verdict:
     accepted: bool
     reason: str = ""
-    truth: Subscription | None = None  # the subscription judged, when it was read from the marketplace
 
 
 ACCEPT = Verdict(True)
@@ -79,11 +78,11 @@ class ChangePolicy:
             # processed): a refusal is final for the customer, so it must hold against the truth.
             subscription = self._api.get_subscription(event.subscription_id)
             verdict = self._judge(event, subscription)
-        if verdict.accepted and self._veto is not None:
-            budget = min(self._veto_timeout, self._window - (self._monotonic() - started))
-            answer = self._veto.review(event, subscription, timeout=budget)
-            verdict = ACCEPT if answer.accept else Verdict(False, answer.reason)
-        return verdict if subscription is state else replace(verdict, truth=subscription)
+        if not verdict.accepted or self._veto is None:
+            return verdict
+        budget = min(self._veto_timeout, self._window - (self._monotonic() - started))
+        answer = self._veto.review(event, subscription, timeout=budget)
+        return ACCEPT if answer.accept else Verdict(False, answer.reason)
 
     def _judge(self, event: ChangePlan | ChangeQuantity, subscription: Subscription) -> Verdict:
         if subscription.status is Status.UNSUBSCRIBED:

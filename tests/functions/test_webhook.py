@@ -116,28 +116,6 @@ def test_a_quantity_above_the_plans_maximum_is_rejected_with_a_reason(env: Stack
     assert env.queue.sent == []
 
 
-def test_a_change_refused_for_a_subscription_not_known_here_records_it_with_the_refusal(env: Stack) -> None:
-    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)  # no webhook yet
-    payload = {**suspend_payload(env), "id": new_id(), "subscriptionId": subscription["id"],
-               "action": "ChangeQuantity", "status": "InProgress", "quantity": 99}
-
-    status, _ = post(payload)
-
-    assert status == 400
-    snapshot = env.store.load(subscription["id"])
-    assert snapshot is not None  # known now, as the marketplace shows it
-    assert snapshot.subscription == replace(parse_subscription(env.marketplace.get(subscription["id"])),
-                                            changed_at=snapshot.subscription.changed_at)
-    refused, learnt = env.store.history(subscription["id"])  # newest first
-    assert (refused.outcome.value, refused.operation_id) == ("rejected", payload["id"])
-    assert "99" in refused.reason
-    assert (learnt.outcome.value, learnt.operation_id) == ("resynced", payload["id"])
-    record = env.store.delivery(subscription["id"], payload["id"])
-    assert record is not None
-    assert record.status is DeliveryStatus.REJECTED
-    assert env.queue.sent == []
-
-
 def test_in_jwt_mode_a_delivery_without_a_token_is_a_401(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(webhook_auth=WebhookAuth.JWT, tenant_id=new_id(), client_id=new_id(),
                         openid_metadata_url="https://127.0.0.1:9/unused")  # a missing token is refused before any fetch
