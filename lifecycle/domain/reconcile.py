@@ -15,12 +15,13 @@ Rules, in the order `compare` and `plan_repair` apply them:
 5. A repair keeps our bookkeeping (the last operation applied) and raises each repaired
    aspect's change time to when the truth was seen, so an older webhook still in
    Microsoft's eight hours of retries cannot undo it; a newer one still applies.
-6. Drift in an aspect a webhook set recently (after `recent_since`: minutes ago) waits for
+6. Drift in an aspect a webhook set recently (within `Recent`: minutes ago) waits for
    the next run (WAIT). The list may not show yet a change the marketplace made a moment
    ago (a plan or seat change applied on our acknowledgement or its own auto-accept), and
    taking the list's older value would tell the product to undo what the customer just
    did. Nothing of that subscription changes in this run; the next run, reading the list
-   afresh, repairs whatever still differs.
+   afresh, repairs whatever still differs. A stamp later than the window's end (a clock
+   far ahead, a forged time) is not recent: waiting on it would wait for ever.
 """
 
 from __future__ import annotations
@@ -104,8 +105,20 @@ REACHABLE = _reachable()
 """Status -> every status the lifecycle can lead to from it (itself included)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """When a webhook's stamp is recent enough to make drift wait (rule 6): after `since`, and
+    not after `until` (our now plus the clock skew we allow)."""
+
+    since: datetime
+    until: datetime
+
+    def holds(self, at: datetime | None) -> bool:
+        return at is not None and self.since < at <= self.until
+
+
 def compare(
-    ours: Subscription | None, theirs: Subscription, *, recent_since: datetime | None = None
+    ours: Subscription | None, theirs: Subscription, *, recent: Recent | None = None
 ) -> tuple[Finding, ...]:
     """Every drifted aspect of one subscription, each with its remedy (rules 1-3 and 6)."""
     if ours is None:
@@ -113,23 +126,23 @@ def compare(
     drifted = [(kind, names) for kind, names in ASPECTS
                if any(getattr(ours, name) != getattr(theirs, name) for name in names)]
     remedy, detail = Remedy.REPAIR, ""
-    recent = None if recent_since is None else _set_after(ours, {kind for kind, _ in drifted}, recent_since)
+    stamped = None if recent is None else _set_within(ours, {kind for kind, _ in drifted}, recent)
     if theirs.status not in REACHABLE[ours.status]:
         remedy = Remedy.REPORT
         detail = f"{theirs.status.value} cannot follow our {ours.status.value}: left for a person"
-    elif recent is not None:
-        aspect, at = recent
+    elif stamped is not None:
+        aspect, at = stamped
         remedy, detail = Remedy.WAIT, (f"a webhook set our {aspect} at {at.isoformat()}, too recently to tell "
                                        "whether the list shows it yet: the next run decides")
     return tuple(Finding(ours.id, kind, remedy, _render(ours, names), _render(theirs, names), detail)
                  for kind, names in drifted)
 
 
-def _set_after(ours: Subscription, kinds: set[FindingKind], since: datetime) -> tuple[str, datetime] | None:
-    """The first drifted aspect of ours stamped after `since`, and its stamp (rule 6)."""
+def _set_within(ours: Subscription, kinds: set[FindingKind], recent: Recent) -> tuple[str, datetime] | None:
+    """The first drifted aspect of ours stamped within `recent`, and its stamp (rule 6)."""
     for kind, aspect in _STAMPED.items():
         at = getattr(ours.changed_at, aspect)
-        if kind in kinds and at is not None and at > since:
+        if kind in kinds and recent.holds(at):
             return aspect, at
     return None
 
@@ -189,14 +202,14 @@ def plan_repair(
     run_id: str,
     now: datetime,
     seen: datetime,
-    recent_since: datetime | None = None,
+    recent: Recent | None = None,
 ) -> Repair | None:
     """The repair of one subscription from the truth, or None when nothing is to change (rules 2-6).
 
     `seen` is a time no later than when `theirs` was read, on the marketplace's clock as
-    far as we can tell; it stamps the repaired aspects. `recent_since` is as in `compare`.
+    far as we can tell; it stamps the repaired aspects. `recent` is as in `compare`.
     """
-    findings = compare(ours, theirs, recent_since=recent_since)
+    findings = compare(ours, theirs, recent=recent)
     if not findings or any(finding.remedy in (Remedy.REPORT, Remedy.WAIT) for finding in findings):
         return None
     kinds = {finding.kind for finding in findings}

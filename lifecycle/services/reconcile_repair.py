@@ -23,6 +23,7 @@ from lifecycle.domain.model import Status, Subscription
 from lifecycle.domain.reconcile import (
     Finding,
     FindingKind,
+    Recent,
     absent,
     compare,
     outstanding,
@@ -40,7 +41,9 @@ before our `now`, so a genuinely newer webhook is never taken for an old one."""
 
 SETTLE = SKEW_ALLOWANCE
 """The default time a webhook's change is left to reach the marketplace's list: drift in an
-aspect a webhook set more recently waits for the next run (rule 6 of `compare`)."""
+aspect a webhook set more recently waits for the next run (rule 6 of `compare`). No longer
+than SKEW_ALLOWANCE on purpose: a repair stamps `now - SKEW_ALLOWANCE`, so the aspects a run
+repaired never make the next run wait. Settings' default (RECONCILE_SETTLE_SECONDS) is this."""
 
 ACTIVE = frozenset({Status.SUBSCRIBED, Status.SUSPENDED})  # the only statuses with answerable operations
 DRIFT = frozenset(FindingKind) - {FindingKind.ABSENT_REMOTELY, FindingKind.STUCK_PENDING,
@@ -107,14 +110,14 @@ class Examiner:
                     return Examined(() if ours is None else (absent(ours),))
             now = self._clock.now()
             seen = now - SKEW_ALLOWANCE
-            recent_since = now - self._settle if self._settle else None
-            findings = compare(ours, theirs, recent_since=recent_since)
+            recent = Recent(now - self._settle, now + SKEW_ALLOWANCE) if self._settle else None
+            findings = compare(ours, theirs, recent=recent)
             if ours is not None:
                 late = stuck(theirs.id, theirs.status, pending_since(ours), now, self._stuck_after)
                 findings += () if late is None else (late,)
             repair = None
             if not self._dry_run:
-                repair = plan_repair(ours, theirs, run_id=self._run_id, now=now, seen=seen, recent_since=recent_since)
+                repair = plan_repair(ours, theirs, run_id=self._run_id, now=now, seen=seen, recent=recent)
             if repair is not None:
                 try:
                     self._store.commit(Commit(subscription=repair.state, expected=snapshot, history=(repair.entry,)))

@@ -18,6 +18,7 @@ from lifecycle.domain.model import ChangeTimes, Operation, OperationStatus, Stat
 from lifecycle.domain.reconcile import (
     REACHABLE,
     FindingKind,
+    Recent,
     Remedy,
     Repair,
     absent,
@@ -33,9 +34,9 @@ S = Status
 
 
 def repair_of(
-    ours: Subscription | None, theirs: Subscription, seen: datetime = T0, recent_since: datetime | None = None
+    ours: Subscription | None, theirs: Subscription, seen: datetime = T0, recent: Recent | None = None
 ) -> Repair | None:
-    return plan_repair(ours, theirs, run_id="run-1", now=later(10), seen=seen, recent_since=recent_since)
+    return plan_repair(ours, theirs, run_id="run-1", now=later(10), seen=seen, recent=recent)
 
 
 def test_an_identical_subscription_has_no_findings() -> None:
@@ -138,41 +139,48 @@ def test_a_repair_keeps_our_bookkeeping_and_raises_only_the_repaired_aspects() -
                                                                              ("quantity", "5", "9")]
 
 
-@pytest.mark.parametrize(("field", "value", "aspect"), [
-    ("plan_id", "business", "plan"),
-    ("quantity", 9, "quantity"),
-    ("status", S.SUSPENDED, "status"),
-    ("term", Term("P1Y", date(2027, 1, 1), date(2027, 12, 31)), "term"),
+RECENT = Recent(since=T0, until=T0 + timedelta(minutes=10))  # a run at T0 + 5 min, settling 5 min
+
+
+@pytest.mark.parametrize(("field", "value", "aspect", "kind"), [
+    ("plan_id", "business", "plan", FindingKind.PLAN),
+    ("quantity", 9, "quantity", FindingKind.QUANTITY),
+    ("status", S.SUSPENDED, "status", FindingKind.STATUS),
+    ("term", Term("P1Y", date(2027, 1, 1), date(2027, 12, 31)), "term", FindingKind.TERM),
 ])
-def test_drift_in_an_aspect_a_webhook_set_recently_waits_for_the_next_run(field: str, value: Any, aspect: str) -> None:
-    # A webhook set it a minute after `recent_since`: the list may still show the subscription as it was.
+def test_drift_in_an_aspect_a_webhook_set_recently_waits_for_the_next_run(
+    field: str, value: Any, aspect: str, kind: FindingKind
+) -> None:
+    # A webhook set it a minute into the window: the list may still show the subscription as it was.
     ours = subscription(changed_at=replace(ChangeTimes(), **{aspect: T0 + timedelta(minutes=1)}))
     theirs = replace(ours, **{field: value}, auto_renew=False)
-    findings = compare(ours, theirs, recent_since=T0)
-    assert [(f.kind, f.remedy) for f in findings] == [(findings[0].kind, Remedy.WAIT),
+    findings = compare(ours, theirs, recent=RECENT)
+    assert [(f.kind, f.remedy) for f in findings] == [(kind, Remedy.WAIT),
                                                       (FindingKind.AUTO_RENEW, Remedy.WAIT)]  # all of it waits
     assert f"a webhook set our {aspect} at " in findings[0].detail
-    assert repair_of(ours, theirs, recent_since=T0) is None
+    assert repair_of(ours, theirs, recent=RECENT) is None
 
 
-def test_a_stamp_at_or_before_recent_since_is_repaired() -> None:
-    # A repair stamps `seen`, which a later run's `recent_since` is past: a repaired aspect never waits.
-    ours = subscription(changed_at=ChangeTimes(plan=T0))
+@pytest.mark.parametrize("stamp", [T0, T0 + timedelta(days=365)], ids=["at the window's start", "far in the future"])
+def test_a_stamp_outside_the_window_is_repaired(stamp: datetime) -> None:
+    # A repair stamps `seen`, which a later run's window starts after: a repaired aspect never
+    # waits. A stamp past the window's end (a clock far ahead, a forged time) would wait for ever.
+    ours = subscription(changed_at=ChangeTimes(plan=stamp))
     theirs = replace(ours, plan_id="business")
-    assert [f.remedy for f in compare(ours, theirs, recent_since=T0)] == [Remedy.REPAIR]
+    assert [f.remedy for f in compare(ours, theirs, recent=RECENT)] == [Remedy.REPAIR]
     assert [f.remedy for f in compare(ours, theirs)] == [Remedy.REPAIR]  # no window given: nothing waits
 
 
 def test_a_recent_stamp_on_an_aspect_that_agrees_does_not_hold_the_others() -> None:
     ours = subscription(changed_at=ChangeTimes(status=T0 + timedelta(minutes=1), plan=T0 - timedelta(days=1)))
-    repair = repair_of(ours, replace(ours, plan_id="business"), recent_since=T0)
+    repair = repair_of(ours, replace(ours, plan_id="business"), recent=RECENT)
     assert repair is not None
     assert repair.state.plan_id == "business"
 
 
 def test_a_status_that_cannot_follow_ours_is_reported_even_when_ours_is_recent() -> None:
     ours = subscription(S.UNSUBSCRIBED, changed_at=ChangeTimes(status=T0 + timedelta(minutes=1)))
-    findings = compare(ours, replace(ours, status=S.SUBSCRIBED), recent_since=T0)
+    findings = compare(ours, replace(ours, status=S.SUBSCRIBED), recent=RECENT)
     assert [f.remedy for f in findings] == [Remedy.REPORT]
 
 

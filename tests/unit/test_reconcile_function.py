@@ -15,6 +15,7 @@ from functions import reconcile
 from lifecycle import bootstrap
 from lifecycle.domain.reconcile_runs import RunStatus
 from lifecycle.services.reconcile import LEASE_NAME
+from lifecycle.services.reconcile_repair import SETTLE, SKEW_ALLOWANCE
 from lifecycle.settings import ReconcileOperations, Settings, SettingsError
 from tests.functions import Stack, stack, user_function
 
@@ -88,6 +89,8 @@ def test_reconcile_settings_have_defaults() -> None:
     settings = Settings.from_env({})
     assert (settings.reconcile_schedule, settings.reconcile_stuck_after_hours) == ("0 */30 * * * *", 24.0)
     assert settings.reconcile_check_operations is ReconcileOperations.DRIFTED
+    # No longer than the skew a repair stamps back by, or a run's repairs would make the next run wait.
+    assert timedelta(seconds=settings.reconcile_settle_seconds) == SETTLE == SKEW_ALLOWANCE
 
 
 def test_reconcile_settings_are_read_from_the_environment() -> None:
