@@ -6,6 +6,7 @@ import azure.functions as func
 
 from lifecycle import bootstrap
 from lifecycle.entrypoints import http
+from lifecycle.settings import SettingsError, unresolved_references
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves its __init__ unannotated
 
@@ -15,4 +16,14 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves its
 # instead of failing every webhook.
 @bp.route(route="health", methods=[func.HttpMethod.GET], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return http.health(req, bootstrap.worker)
+    return http.health(req, bootstrap.worker, key_vault_references)
+
+
+def key_vault_references() -> None:
+    """App Service passes a Key Vault reference it could not resolve on as its own text, which
+    the worker would use as the secret: unhealthy, naming the settings (never a value)."""
+    names = unresolved_references()
+    if names:
+        raise SettingsError(f"{', '.join(names)}: Key Vault reference(s) App Service could not resolve (the "
+                            "secret is not written yet, or the app's identity may not read it yet): "
+                            "see infra/README.md")

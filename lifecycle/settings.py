@@ -16,6 +16,15 @@ from enum import StrEnum
 MARKETPLACE_API_APP_ID = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
 """The Fulfillment API's own Entra app id: the token audience, and the webhook's azp/appid."""
 UNRESOLVED_REFERENCE = "@Microsoft.KeyVault("  # what App Service leaves in a setting it could not resolve
+
+
+def unresolved_references(env: Mapping[str, str] | None = None) -> list[str]:
+    """The settings App Service left as Key Vault references it could not resolve (the secret not
+    written yet, or the app's identity not yet allowed to read it): their own text would be
+    used as the value. Reported by health, not refused here: an unresolved product secret
+    must not stop the webhook and processing too."""
+    env = os.environ if env is None else env
+    return sorted(name for name, value in env.items() if value.lstrip().startswith(UNRESOLVED_REFERENCE))
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # as Python's logging takes them
 
@@ -111,14 +120,7 @@ class Settings:
         defaults = cls()
 
         def raw(name: str) -> str:
-            value = env.get(name, "")
-            if value.lstrip().startswith(UNRESOLVED_REFERENCE):
-                # App Service leaves a reference it could not resolve as its own text: a value
-                # that would be used as a secret (Entra then refuses it) instead of failing here.
-                raise SettingsError(f"{name} is a Key Vault reference App Service could not resolve (the "
-                                    "secret is not written yet, or the app's identity may not read it yet): "
-                                    "see infra/README.md")
-            return value
+            return env.get(name, "")
 
         def text(name: str, default: str) -> str:
             return raw(name).strip() or default

@@ -43,15 +43,17 @@ def test_health_is_503_when_the_worker_cannot_be_built(monkeypatch: pytest.Monke
 
 def test_health_is_503_when_a_key_vault_reference_did_not_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
     # App Service passes an unresolved reference on as its own text: the app must not look healthy.
-    monkeypatch.setattr(bootstrap, "_built", [])
-    reference = "@Microsoft.KeyVault(VaultName=kv-x;SecretName=marketplace-client-secret)"
-    monkeypatch.setenv("MARKETPLACE_CLIENT_SECRET", reference)
+    built = stack()
+    monkeypatch.setattr(bootstrap, "worker", lambda: built.worker)
+    reference = "@Microsoft.KeyVault(VaultName=kv-x;SecretName=product-signing-secret)"
+    monkeypatch.setenv("PRODUCT_SIGNING_SECRET", reference)
 
     with capture_logs() as logs:
         status, body = answer(health_check(request()))
 
-    assert (status, body["failed"]) == (503, ["worker: SettingsError"])
-    assert any("MARKETPLACE_CLIENT_SECRET is a Key Vault reference" in str(entry.get("reason")) for entry in logs)
+    assert (status, body["failed"]) == (503, ["key_vault_references: SettingsError"])
+    assert any("PRODUCT_SIGNING_SECRET: Key Vault reference" in str(entry.get("reason")) for entry in logs)
+    assert "SecretName" not in str(logs)
 
 
 def test_a_failing_checks_foreign_message_is_not_logged() -> None:
