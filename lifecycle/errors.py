@@ -17,11 +17,13 @@
         ├── StorageUnavailable    Table Storage did not answer or failed
         ├── MarketplaceUnavailable  429/5xx/timeouts left after our retries
         ├── QueueUnavailable      the queue could not take the message
-        └── SigningKeysUnavailable  the OpenID metadata or JWKS could not be fetched
+        ├── SigningKeysUnavailable  the OpenID metadata or JWKS could not be fetched
+        └── TokenNotForUs         a marketplace token with one of our app id / tenant: a setting is wrong
 
 The webhook answers 5xx for every TransientError (never 4xx: on ChangePlan and
-ChangeQuantity a 4xx is a rejection), the queue function lets transient errors
-raise so the message is redelivered, and records permanent ones.
+ChangeQuantity a 4xx is a rejection). The queue function reschedules the message with
+backoff when the marketplace or storage is unavailable, lets other transient errors raise
+so the message is redelivered, and records permanent ones.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class SigningKeysUnavailable(TransientError):
 
 
 class TokenNotForUs(TransientError):
-    """A genuine marketplace token (valid signature, issued to the marketplace) for another app
-    or tenant. Most likely our MARKETPLACE_CLIENT_ID or MARKETPLACE_TENANT_ID is wrong, and a
-    401 would reject every plan and seat change: answer 503 (nothing is accepted either way)."""
+    """A genuine marketplace token (valid signature, issued to the marketplace) with our app id
+    but another tenant, or our tenant but another app id. Most likely one of our two settings
+    is wrong, and a 401 would reject every plan and seat change: answer 503 (nothing is
+    accepted either way)."""

@@ -3,12 +3,13 @@
 RS256 only (no `none`, no HMAC with the public key as secret); `aud` is our app id,
 `tid` our tenant, `azp` (v2) or `appid` (v1) the marketplace's app id, the issuer either
 the v1 or the v2 form for our tenant; `exp` and `nbf` with a small skew. Any failure is
-Unauthenticated (401); a key fetch failure stays a SigningKeysUnavailable (503). So does a
-token that is genuine, signed and issued to the marketplace, but for another audience or
-tenant (TokenNotForUs, 503): nobody else can have Entra issue one, so it is far more likely
-our own client or tenant id is wrong than an attack, and on ChangePlan/ChangeQuantity a 401
-would reject every customer's change while the setting is fixed. Nothing is accepted either
-way.
+Unauthenticated (401); a key fetch failure stays a SigningKeysUnavailable (503). A token
+that is genuine, signed and issued to the marketplace, with our audience but another tenant
+or our tenant but another audience, is TokenNotForUs (503): one of our two ids is then
+likely mistyped, and on ChangePlan/ChangeQuantity a 401 would reject every customer's
+change until it is fixed. A marketplace token with neither (every publisher receives such
+tokens for its own app, and Entra's keys are common to all tenants) is a 401: answering
+503 would let any publisher make us answer 5xx at will. Nothing is accepted either way.
 
 A token that passed is remembered (its exact text, signature included) until its `exp` or
 for VERIFIED_FOR seconds, whichever comes first: the marketplace signs one token and sends
@@ -118,14 +119,19 @@ class WebhookAuthenticator:
         if caller != self._marketplace_app_id:
             raise Unauthenticated("the token was not issued to the marketplace")
         audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
-        if self._client_id not in audiences:
-            raise TokenNotForUs(f"a marketplace token for the app {audience!r}, not MARKETPLACE_CLIENT_ID: if every "
-                                "delivery says this, the setting does not match the offer's technical configuration")
-        if claims.get("iss") not in self._issuers or claims.get("tid") != self._tenant_id:
-            raise TokenNotForUs(f"a marketplace token of the tenant {claims.get('tid')!r}, not MARKETPLACE_TENANT_ID: "
-                                "if every delivery says this, the setting does not match the offer's technical "
-                                "configuration")
+        our_audience = self._client_id in (audience if isinstance(audience, list) else [audience])
+        our_tenant = claims.get("tid") == self._tenant_id and claims.get("iss") in self._issuers
+        if our_audience and our_tenant:
+            return
+        if not our_audience and not our_tenant:
+            raise Unauthenticated("the token is for another publisher's app and tenant")
+        if not our_audience:
+            raise TokenNotForUs(f"a marketplace token of our tenant for the app {audience!r}, not "
+                                "MARKETPLACE_CLIENT_ID: if every delivery says this, the setting does not match the "
+                                "offer's technical configuration")
+        raise TokenNotForUs(f"a marketplace token for our app from the tenant {claims.get('tid')!r}, not "
+                            "MARKETPLACE_TENANT_ID: if every delivery says this, the setting does not match the "
+                            "offer's technical configuration")
 
 
 def _bearer(authorization: str | None) -> str:

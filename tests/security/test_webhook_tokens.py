@@ -69,6 +69,8 @@ def test_a_v2_and_a_v1_token_from_the_marketplace_are_accepted(
 FORGED: dict[str, Callable[[], dict[str, Any]]] = {
     "issued to another app than the marketplace": lambda: {"app_id": str(uuid.uuid4())},
     "another audience, issued to another app": lambda: {"audience": str(uuid.uuid4()), "app_id": str(uuid.uuid4())},
+    "another publisher's genuine marketplace token": lambda: {"audience": str(uuid.uuid4()),
+                                                             "tenant_id": str(uuid.uuid4())},
     "expired": lambda: {"issued_at": int(time.time()) - 7200, "lifetime": 600},
     "not yet valid": lambda: {"issued_at": int(time.time()) + 3600},
     "signed by a key our tenant never published": lambda: {"unpublished_key": True},
@@ -79,7 +81,7 @@ NOT_FOR_US: dict[str, Callable[[], dict[str, Any]]] = {
     "another audience (our client id mistyped?)": lambda: {"audience": str(uuid.uuid4())},
     "another tenant (our tenant id mistyped?)": lambda: {"tenant_id": str(uuid.uuid4())},
 }
-# Signed by Entra and issued to the marketplace, but for someone else: our own setting is the
+# Signed by Entra, issued to the marketplace, with one of our two ids: the other setting is the
 # likely fault, and a 401 would reject every plan and seat change meanwhile, so 503.
 REFUSED = [(forge, 401) for forge in FORGED.values()] + [(misdirect, 503) for misdirect in NOT_FOR_US.values()]
 

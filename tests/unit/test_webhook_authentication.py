@@ -106,6 +106,10 @@ FORGED: dict[str, tuple[Callable[[], str | None], str]] = {  # each with the rea
     "wrong azp": (lambda: "Bearer " + sign(claims(azp="not-the-marketplace")), "not issued to the marketplace"),
     "wrong aud and azp": (lambda: "Bearer " + sign(claims(aud="someone-else", azp="not-the-marketplace")),
                           "not issued to the marketplace"),
+    # Every publisher receives marketplace tokens for its own app; a 503 for them would be ours to give at will.
+    "another publisher's": (
+        lambda: "Bearer " + sign(claims(aud="someone-else", tid="99999999-2222-3333-4444-555555555555")),
+        "another publisher's app and tenant"),
     "no azp nor appid": (lambda: "Bearer " + sign(claims(azp=None)), "not issued to the marketplace"),
     "expired": (lambda: "Bearer " + sign(claims(exp=int(time.time()) - 600)), "has expired"),
     "not yet valid": (lambda: "Bearer " + sign(claims(nbf=int(time.time()) + 600)), "not valid yet"),
@@ -122,11 +126,11 @@ def test_forged_or_misdirected_tokens_are_unauthenticated_for_their_own_reason(
         authenticator.authenticate(header)
 
 
-NOT_FOR_US: dict[str, tuple[Callable[[], str], str]] = {  # signed, issued to the marketplace, for someone else
+NOT_FOR_US: dict[str, tuple[Callable[[], str], str]] = {  # signed, issued to the marketplace, one id ours
     "another audience": (lambda: sign(claims(aud="someone-else")),
                          "for the app 'someone-else', not MARKETPLACE_CLIENT_ID"),
     "another tenant": (lambda: sign(claims(tid="99999999-2222-3333-4444-555555555555")),
-                       "of the tenant '99999999-2222-3333-4444-555555555555', not MARKETPLACE_TENANT_ID"),
+                       "from the tenant '99999999-2222-3333-4444-555555555555', not MARKETPLACE_TENANT_ID"),
     "another issuer": (lambda: sign(claims(iss="https://login.microsoftonline.com/other/v2.0")),
                        "not MARKETPLACE_TENANT_ID"),
 }
