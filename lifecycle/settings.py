@@ -18,6 +18,15 @@ MARKETPLACE_API_APP_ID = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
 UNRESOLVED_REFERENCE = "@Microsoft.KeyVault("  # what App Service leaves in a setting it could not resolve
 
 
+def log_level(value: str, name: str = "LOG_LEVEL") -> str:
+    """A logging level's name as Python's logging spells it (WARN and FATAL accepted); SettingsError otherwise."""
+    level = value.strip().upper()
+    level = _LEVEL_ALIASES.get(level, level)
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"{name}={level!r}: use one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 def unresolved_references(env: Mapping[str, str] | None = None) -> list[str]:
     """The settings App Service left as Key Vault references it could not resolve (the secret not
     written yet, or the app's identity not yet allowed to read it): their own text would be
@@ -135,11 +144,7 @@ class Settings:
                 raise SettingsError(f"{name}={value!r} is not a number") from None
 
         def level(name: str, default: str) -> str:
-            value = text(name, default).upper()
-            value = _LEVEL_ALIASES.get(value, value)
-            if value not in LOG_LEVELS:
-                raise SettingsError(f"{name}={value!r}: use one of {', '.join(LOG_LEVELS)}")
-            return value
+            return log_level(text(name, default), name)
 
         mode = text("WEBHOOK_AUTH", defaults.webhook_auth.value).lower()
         if mode not in {m.value for m in WebhookAuth}:

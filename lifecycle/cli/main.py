@@ -18,13 +18,17 @@ from lifecycle.cli.serve import serve
 from lifecycle.cli.subscriptions import subscriptions
 from lifecycle.local.state import default_state_dir
 from lifecycle.logs import configure
-from lifecycle.settings import LOG_LEVELS
+from lifecycle.settings import LOG_LEVELS, SettingsError, log_level
 
 
 def _level(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and value.strip().upper() not in LOG_LEVELS:
-        raise click.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}", ctx=ctx, param=param)
-    return None if value is None else value.strip().upper()
+    """As the worker reads LOG_LEVEL (WARN and FATAL too), so one environment serves both."""
+    if value is None:
+        return None
+    try:
+        return log_level(value)
+    except SettingsError:
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}", ctx=ctx, param=param) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

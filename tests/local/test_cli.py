@@ -261,3 +261,10 @@ def test_a_fault_makes_the_next_matching_api_calls_fail_and_clear_ends_it(state_
     assert run(state_dir, "sandbox", "fault", "--clear").exit_code == 0
     assert status() == 401  # served again: refused only for want of a token
     assert run(state_dir, "sandbox", "fault").exit_code == 2  # neither --status nor --clear
+
+
+@pytest.mark.parametrize(("level", "exit_code"), [("warn", 1), ("Fatal", 1), ("INFO", 1), ("loud", 2)])
+def test_the_cli_takes_log_level_as_the_worker_does(tmp_path: Path, level: str, exit_code: int) -> None:
+    # 1: past the option, to the missing stack; 2: the option itself refused.
+    result = CliRunner().invoke(main, ["--state-dir", str(tmp_path), "sandbox", "plans"], env={"LOG_LEVEL": level})
+    assert result.exit_code == exit_code, result.output
