@@ -33,7 +33,7 @@ def reconcile(timer: func.TimerRequest) -> None:
     except RunInProgress:
         log.info("reconcile.skipped", reason="another run holds the lease", past_due=timer.past_due)
         return  # not a failure: the run that holds it does the work
-    if run.status is RunStatus.FAILED and not run.error.startswith(OutOfTime.__name__):
+    if run.status is RunStatus.FAILED and not OutOfTime.ended(run):
         raise ReconcileFailed(f"reconcile run {run.run_id} failed: {run.error}")
     # Out of time: a retry would start over and run out of time again; the run is recorded
     # failed (reconcile.finished at error level, which alerts) and the next tick tries again.

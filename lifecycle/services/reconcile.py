@@ -52,6 +52,11 @@ class OutOfTime(TransientError):
     it): it stops between pages and is recorded as failed, where being killed would leave it
     recorded as running."""
 
+    @staticmethod
+    def ended(run: RunRecord) -> bool:
+        """Whether `run` stopped for want of time (the record keeps the error as text)."""
+        return run.status is RunStatus.FAILED and run.error.startswith(f"{OutOfTime.__name__}:")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReconcileProgress:
