@@ -131,8 +131,9 @@ class ProcessingService:
             raise UnverifiedEvent("the operation belongs to another subscription")
         if operation.action and operation.action.lower() != event.action.value.lower():
             raise UnverifiedEvent(f"the operation is a {operation.action}, not a {event.action.value}")
-        # The operation is the authority on what was asked and when; the webhook only pointed at it.
-        if operation.timestamp is not None and event.timestamp is None:
+        # The operation is the authority on what was asked and when; the webhook only pointed at it
+        # (in `api` mode nothing vouches for the body's own timeStamp, which stamps our aspects).
+        if operation.timestamp is not None:
             event = replace(event, timestamp=operation.timestamp)
         if isinstance(event, ChangePlan) and operation.plan_id:
             event = replace(event, plan_id=operation.plan_id)

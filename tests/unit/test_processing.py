@@ -228,3 +228,18 @@ def test_an_unknown_action_is_recorded_as_ignored(world: World) -> None:
     event = parse_webhook({"id": "t-1", "subscriptionId": sid, "action": "Transfer"})
     assert world.service.process(event).outcome is Outcome.IGNORED
     assert world.delivery(sid, "t-1").status is DeliveryStatus.IGNORED
+
+
+def test_the_operations_own_time_stamps_the_change_not_the_bodys(world: World) -> None:
+    # In `api` mode nothing vouches for a body: a forged timeStamp far ahead would make every
+    # later genuine change of that aspect look older than it (superseded) if it stamped our state.
+    sid = world.purchase()
+    world.service.process(world.event(world.marketplace.renew(sid, deliver=False)))  # now known here
+    op = world.marketplace.change_plan(sid, "business", deliver=False)
+    body = world.marketplace.webhook_payload(str(op["id"])) | {"timeStamp": "2099-01-01T00:00:00.0000000Z"}
+
+    assert world.service.process(parse_webhook(body)).outcome is Outcome.APPLIED
+
+    operation = world.api.get_operation(sid, str(op["id"]))
+    assert operation.timestamp is not None
+    assert world.state(sid).changed_at.plan == operation.timestamp
