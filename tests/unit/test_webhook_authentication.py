@@ -165,9 +165,17 @@ def jwks_transport(calls: list[str], keys: dict[str, Any], fail: bool = False) -
     return httpx.MockTransport(handler)
 
 
+def keys_serving(published: dict[str, Any], calls: list[str], *, clock: list[float] | None = None,
+                 **options: Any) -> SigningKeys:
+    """SigningKeys over the JWKS stand-in publishing `published`, its requests noted in `calls`."""
+    if clock is not None:
+        options["monotonic"] = lambda: clock[0]
+    return SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, published)), **options)
+
+
 def test_signing_keys_are_fetched_once_and_reused() -> None:
     calls: list[str] = []
-    keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, {"k1": KEY})))
+    keys = keys_serving({"k1": KEY}, calls)
     assert keys.key("k1") is not None
     assert keys.key("k1") is not None
     assert len(calls) == 2  # metadata + jwks, once
@@ -176,11 +184,7 @@ def test_signing_keys_are_fetched_once_and_reused() -> None:
 def test_an_unknown_kid_triggers_one_refetch_then_finds_a_rotated_key() -> None:
     calls: list[str] = []
     published = {"k1": KEY}
-    keys = SigningKeys(
-        METADATA,
-        http=httpx.Client(transport=jwks_transport(calls, published)),
-        min_refresh_seconds=0,
-    )
+    keys = keys_serving(published, calls, min_refresh_seconds=0)
     assert keys.key("k1") is not None
     published["k2"] = OTHER_KEY
     assert keys.key("k2") is not None
@@ -190,12 +194,7 @@ def test_an_unknown_kid_triggers_one_refetch_then_finds_a_rotated_key() -> None:
 def test_unknown_kids_do_not_refetch_more_often_than_the_minimum_interval() -> None:
     calls: list[str] = []
     clock = [100.0]
-    keys = SigningKeys(
-        METADATA,
-        http=httpx.Client(transport=jwks_transport(calls, {"k1": KEY})),
-        min_refresh_seconds=10,
-        monotonic=lambda: clock[0],
-    )
+    keys = keys_serving({"k1": KEY}, calls, clock=clock, min_refresh_seconds=10)
     keys.key("k1")
     assert keys.key("forged") is None  # refetched: a verdict
     for _ in range(4):
@@ -212,8 +211,7 @@ def test_a_genuine_token_on_a_new_key_right_after_a_forged_kid_is_retried_not_re
     calls: list[str] = []
     clock = [100.0]
     published = {"k1": KEY}
-    keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, published)),
-                       min_refresh_seconds=10, monotonic=lambda: clock[0])
+    keys = keys_serving(published, calls, clock=clock, min_refresh_seconds=10)
     authenticator = WebhookAuthenticator(keys, tenant_id=TENANT, client_id=CLIENT)
     keys.key("k1")
     assert keys.key("forged") is None
@@ -230,8 +228,7 @@ def test_keys_older_than_the_maximum_age_are_fetched_again_and_a_withdrawn_key_i
     calls: list[str] = []
     clock = [100.0]
     published = {"k1": KEY}
-    keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, published)),
-                       max_age_seconds=3600, monotonic=lambda: clock[0])
+    keys = keys_serving(published, calls, clock=clock, max_age_seconds=3600)
     assert keys.key("k1") is not None
     del published["k1"]
     published["k2"] = OTHER_KEY
@@ -273,7 +270,7 @@ def test_a_key_fetch_failure_is_transient_not_an_authentication_failure() -> Non
 
 def test_an_unknown_kid_on_the_very_first_call_costs_one_fetch_not_two() -> None:
     calls: list[str] = []
-    keys = SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, {"k1": KEY})))
+    keys = keys_serving({"k1": KEY}, calls)
     assert keys.key("forged") is None
     assert len(calls) == 2  # metadata + jwks, once
 
