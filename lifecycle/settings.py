@@ -16,6 +16,8 @@ from enum import StrEnum
 MARKETPLACE_API_APP_ID = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
 """The Fulfillment API's own Entra app id: the token audience, and the webhook's azp/appid."""
 UNRESOLVED_REFERENCE = "@Microsoft.KeyVault("  # what App Service leaves in a setting it could not resolve
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # as Python's logging takes them
 
 
 def log_level(value: str, name: str = "LOG_LEVEL") -> str:
@@ -34,8 +36,6 @@ def unresolved_references(env: Mapping[str, str] | None = None) -> list[str]:
     must not stop the webhook and processing too."""
     env = os.environ if env is None else env
     return sorted(name for name, value in env.items() if value.lstrip().startswith(UNRESOLVED_REFERENCE))
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # as Python's logging takes them
 
 
 class WebhookAuth(StrEnum):
@@ -128,14 +128,11 @@ class Settings:
         env = os.environ if env is None else env
         defaults = cls()
 
-        def raw(name: str) -> str:
-            return env.get(name, "")
-
         def text(name: str, default: str) -> str:
-            return raw(name).strip() or default
+            return env.get(name, "").strip() or default
 
         def number(name: str, default: float) -> float:
-            value = raw(name).strip()
+            value = env.get(name, "").strip()
             if not value:
                 return default
             try:
@@ -174,7 +171,7 @@ class Settings:
         return cls(
             tenant_id=text("MARKETPLACE_TENANT_ID", ""),
             client_id=text("MARKETPLACE_CLIENT_ID", ""),
-            client_secret=raw("MARKETPLACE_CLIENT_SECRET"),
+            client_secret=env.get("MARKETPLACE_CLIENT_SECRET", ""),
             marketplace_credential=MarketplaceCredential(credential),
             managed_identity_client_id=text("AZURE_CLIENT_ID", ""),
             marketplace_api_url=text("MARKETPLACE_API_URL", defaults.marketplace_api_url),
@@ -199,12 +196,12 @@ class Settings:
             reconcile_settle_seconds=settle,
             reconcile_check_operations=ReconcileOperations(operations),
             product_events_url=text("PRODUCT_EVENTS_URL", ""),
-            product_signing_secret=raw("PRODUCT_SIGNING_SECRET"),
+            product_signing_secret=env.get("PRODUCT_SIGNING_SECRET", ""),
             product_veto_url=text("PRODUCT_VETO_URL", ""),
             product_veto_timeout_seconds=number("PRODUCT_VETO_TIMEOUT_SECONDS", defaults.product_veto_timeout_seconds),
             product_veto_default=VetoDefault(veto_default),
             product_retry_max_seconds=number("PRODUCT_RETRY_MAX_SECONDS", defaults.product_retry_max_seconds),
-            ops_api_key=raw("OPS_API_KEY").strip(),
+            ops_api_key=env.get("OPS_API_KEY", "").strip(),
             log_level=level("LOG_LEVEL", defaults.log_level),
             library_log_level=level("LIBRARY_LOG_LEVEL", defaults.library_log_level),
             log_sink=LogSink(sink),

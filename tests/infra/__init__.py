@@ -57,7 +57,7 @@ HOST_SETTINGS = {
 def settings_the_worker_reads() -> set[str]:
     """The environment variables lifecycle/settings.py reads (the only module that reads any)."""
     source = (ROOT / "lifecycle" / "settings.py").read_text()
-    return set(re.findall(r"""(?:text|number|level|raw|env\.get)\(\s*["']([A-Z][A-Z0-9_]+)["']""", source))
+    return set(re.findall(r"""(?:text|number|level|env\.get)\(\s*["']([A-Z][A-Z0-9_]+)["']""", source))
 
 
 class BicepFile:
