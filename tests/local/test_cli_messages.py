@@ -178,12 +178,6 @@ def test_untombstoning_says_whether_there_was_a_tombstone(state_dir: Path) -> No
 # Errors: the CLI's own words, and nothing else on stderr.
 
 @pytest.mark.azurite
-def test_a_refused_activation_prints_only_the_friendly_error(state_dir: Path) -> None:
-    result = run(state_dir, "activate", "garbage")
-    assert result.exit_code == 1
-    assert result.stderr == "Error: the marketplace token is invalid or has expired\n"
-
-
 @pytest.mark.azurite
 def test_a_run_refused_for_the_lease_prints_only_the_friendly_error(state_dir: Path,
                                                                    store: TableSubscriptionStore) -> None:
