@@ -8,6 +8,7 @@ from lifecycle import bootstrap
 from lifecycle.entrypoints import http
 from lifecycle.entrypoints.processor import Disposition, handle_message
 from lifecycle.logs import get_logger
+from lifecycle.ports import operation_id_of
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves its __init__ unannotated
 
@@ -32,7 +33,8 @@ def process_delivery(msg: func.ServiceBusMessage) -> None:
         get_logger("lifecycle.processor").error(
             "message.dead_lettered",
             subscription_id=message.session_id,
-            operation_id=message.message_id,
+            operation_id=operation_id_of(message.message_id),
+            message_id=message.message_id,
             attempt=message.attempt,
             delivery_count=msg.delivery_count,
             reason=handled.reason,

@@ -35,7 +35,7 @@ from lifecycle.domain.events import Event, Source
 from lifecycle.errors import InvalidPayload, MarketplaceUnavailable, PermanentError, StorageUnavailable
 from lifecycle.logs import get_logger
 from lifecycle.parsing import load_json, parse_webhook
-from lifecycle.ports import Clock, Queue, QueueMessage
+from lifecycle.ports import Clock, Queue, QueueMessage, operation_id_of, resend_id
 from lifecycle.services.processing import ProcessingService
 from lifecycle.telemetry import Telemetry, current
 from lifecycle.telemetry.instruments import ids
@@ -74,11 +74,13 @@ def handle_message(
     `delivery_count` is the broker's (1 on a first delivery), for the redelivery count.
     """
     telemetry = telemetry or current()
-    attributes = ids(message.session_id, message.message_id, attempt=message.attempt, delivery_count=delivery_count)
+    attributes = ids(message.session_id, operation_id_of(message.message_id), message_id=message.message_id,
+                     attempt=message.attempt, delivery_count=delivery_count)
     if delivery_count > 1:
         telemetry.redeliveries.add(1)
     with span(telemetry, "process", SpanKind.CONSUMER, attributes) as processed:
-        log = get_logger("lifecycle.processor").bind(operation_id=message.message_id,
+        log = get_logger("lifecycle.processor").bind(operation_id=operation_id_of(message.message_id),
+                                                      message_id=message.message_id,
                                                       subscription_id=message.session_id, attempt=message.attempt)
         try:
             event = parse_webhook(load_json(message.body))
@@ -128,7 +130,7 @@ def _process(event: Event, message: QueueMessage, processing: ProcessingService,
         delay = min(BASE_DELAY * 2 ** (message.attempt - 1), MAX_DELAY)
         retry = QueueMessage(
             session_id=message.session_id,
-            message_id=f"{message.message_id}#{message.attempt + 1}",  # a new id: dedup must not drop it
+            message_id=resend_id(message.message_id, message.attempt + 1),
             body=message.body,
             scheduled_at=clock.now() + delay,
             attempt=message.attempt + 1,

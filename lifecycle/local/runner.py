@@ -27,7 +27,7 @@ from lifecycle.entrypoints.processor import Disposition, Handled, handle_message
 from lifecycle.errors import LifecycleError, TransientError
 from lifecycle.local.queue import LocalQueue, Received
 from lifecycle.logs import get_logger
-from lifecycle.ports import Clock, QueueMessage
+from lifecycle.ports import Clock, QueueMessage, operation_id_of
 from lifecycle.services.processing import ProcessingService
 
 Handle = Callable[[QueueMessage, int], Handled]
@@ -118,8 +118,8 @@ class Runner:
 
     def _settle(self, received: Received) -> None:
         message = received.message
-        log = self._log.bind(subscription_id=message.session_id, operation_id=message.message_id,
-                             delivery_count=received.delivery_count)
+        log = self._log.bind(subscription_id=message.session_id, operation_id=operation_id_of(message.message_id),
+                             message_id=message.message_id, delivery_count=received.delivery_count)
         try:
             handled = self._handle(message, received.delivery_count)
         except Exception as error:

@@ -7,7 +7,7 @@ same assertions as its real adapter. Everything is importable from `lifecycle.po
 from lifecycle.ports.clock import Clock
 from lifecycle.ports.marketplace import MarketplaceApi
 from lifecycle.ports.product import Product, ProductAnswer, ProductVeto
-from lifecycle.ports.queue import DeadLetter, DeadLetters, Queue, QueueMessage
+from lifecycle.ports.queue import DeadLetter, DeadLetters, Queue, QueueMessage, operation_id_of, resend_id
 from lifecycle.ports.store import Hit, Indexed, Lookup, Reindexed, SubscriptionStore
 
 __all__ = [
@@ -25,4 +25,6 @@ __all__ = [
     "QueueMessage",
     "Reindexed",
     "SubscriptionStore",
+    "operation_id_of",
+    "resend_id",
 ]

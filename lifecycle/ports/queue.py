@@ -23,6 +23,18 @@ class QueueMessage:
     source: str = "webhook"
 
 
+def operation_id_of(message_id: str) -> str:
+    """The operation a message delivers: its id without our re-send (`#n`) or replay (`:replay:n`) suffixes."""
+    return message_id.partition("#")[0].partition(":replay:")[0]
+
+
+def resend_id(message_id: str, attempt: int) -> str:
+    """The id of our `attempt`-th send of a message: new for each attempt, so duplicate detection
+    keeps it, and one suffix however often it is re-sent (`op#3`, not `op#2#3`)."""
+    base, hash_sign, number = message_id.rpartition("#")
+    return f"{base if hash_sign and number.isdigit() else message_id}#{attempt}"
+
+
 class Queue(Protocol):
     """Where the webhook puts deliveries for the processor (Service Bus in Azure)."""
 

@@ -133,6 +133,34 @@ def test_a_marketplace_outage_completes_the_message_and_schedules_a_retry(env: S
     assert retry.message_id != payload["id"]
 
 
+def test_a_retry_rescheduled_again_gets_its_operation_id_with_one_attempt_suffix(env: Stack) -> None:
+    payload = suspended(env)
+    env.marketplace.inject(status=503, times=100)
+    retried = servicebus_message(json.dumps(payload), session_id=payload["subscriptionId"],
+                                 message_id=f"{payload['id']}#2",
+                                 application_properties={ATTEMPT: 2, SOURCE: "webhook"})
+
+    process_delivery(retried)
+
+    [retry] = env.queue.sent
+    assert (retry.message_id, retry.attempt) == (f"{payload['id']}#3", 3)
+
+
+def test_a_retry_given_up_on_is_logged_with_its_operation_id_and_its_message_id(env: Stack) -> None:
+    payload = suspended(env)
+    env.marketplace.inject(status=503, times=100)
+    last = servicebus_message(json.dumps(payload), session_id=payload["subscriptionId"],
+                              message_id=f"{payload['id']}#{MAX_ATTEMPTS}",
+                              application_properties={ATTEMPT: MAX_ATTEMPTS, SOURCE: "webhook"})
+
+    with capture_logs() as logs:
+        process_delivery(last)
+
+    [entry] = [e for e in logs if e["event"] == "message.dead_lettered"]
+    assert (entry["operation_id"], entry["message_id"]) == (payload["id"], f"{payload['id']}#{MAX_ATTEMPTS}")
+    assert all(e["operation_id"] == payload["id"] for e in logs if "operation_id" in e)
+
+
 def test_a_body_that_is_not_a_webhook_raises_so_service_bus_keeps_it(env: Stack) -> None:
     msg = servicebus_message("not json", session_id="sub", message_id="op",
                              application_properties={ATTEMPT: 1, SOURCE: "webhook"})

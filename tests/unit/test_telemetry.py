@@ -225,8 +225,8 @@ def test_a_failing_span_keeps_the_error_class_but_never_its_message(env: Stack, 
 
 
 # Ids, enums, counts and flags only: nothing here can hold a token, a body or a customer's details.
-SPAN_ATTRIBUTES = {"subscription_id", "operation_id", "action", "http.response.status_code", "attempt", "source",
-                   "delivery_count", "disposition", "history_entries", "success", "error.type", "items"}
+SPAN_ATTRIBUTES = {"subscription_id", "operation_id", "message_id", "action", "http.response.status_code", "attempt",
+                   "source", "delivery_count", "disposition", "history_entries", "success", "error.type", "items"}
 
 
 def test_spans_carry_only_ids_and_outcomes_never_tokens_or_bodies(env: Stack, recorded: Recorded) -> None:
