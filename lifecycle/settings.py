@@ -1,9 +1,9 @@
 """Configuration: the only module that reads the environment.
 
-App settings in Azure; locally the environment of the shell that runs `lifecycle` (no
-`.env` file is read; the Functions Core Tools put `local.settings.json`'s Values into
-their own worker's environment). Every external endpoint is a setting, so the worker runs
-unchanged against Microsoft or the sandbox.
+App settings in Azure; locally the environment of the shell that runs `lifecycle`,
+completed from `.env` and `local.settings.json` (`load_local_files`, see `settings_files`).
+Every external endpoint is a setting, so the worker runs unchanged against Microsoft or
+the sandbox.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
+
+from lifecycle import settings_files
 
 MARKETPLACE_API_APP_ID = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
 """The Fulfillment API's own Entra app id: the token audience, and the webhook's azp/appid."""
@@ -73,6 +76,20 @@ class VetoDefault(StrEnum):
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it."""
+
+
+CONFIG_DIR = "LIFECYCLE_CONFIG_DIR"  # where a local `lifecycle` looks for .env and local.settings.json
+
+
+def load_local_files(default_directory: Path) -> tuple[Path, ...]:
+    """Complete this process's environment from `.env` and `local.settings.json` in CONFIG_DIR (else
+    `default_directory`), without changing a variable already set; the files read. For the
+    `lifecycle` command only: the Functions host has its app settings in the environment."""
+    directory = Path(os.environ.get(CONFIG_DIR, "").strip() or default_directory)
+    try:
+        return settings_files.complete(os.environ, directory)
+    except settings_files.SettingsFileError as error:
+        raise SettingsError(str(error)) from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,6 +33,13 @@ def structlog_defaults() -> None:
     structlog.reset_defaults()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_settings_files(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A `.env` or `local.settings.json` in the checkout must not reach the `lifecycle` processes
+    tests start: they read their settings files from an empty directory of their own."""
+    os.environ["LIFECYCLE_CONFIG_DIR"] = str(tmp_path_factory.mktemp("no-settings-files"))
+
+
 @pytest.fixture(scope="session")
 def azurite_connection_string() -> Iterator[str]:
     given = os.environ.get("AZURITE_TABLE_CONNECTION_STRING")

@@ -1,4 +1,4 @@
-"""`lifecycle`, the one console script (pyproject.toml: `lifecycle = lifecycle.cli.main:main`)."""
+"""`lifecycle`, the one console script (pyproject.toml: `lifecycle = lifecycle.cli.main:run`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from lifecycle.cli.serve import serve
 from lifecycle.cli.subscriptions import subscriptions
 from lifecycle.local.state import default_state_dir
 from lifecycle.logs import configure
-from lifecycle.settings import LOG_LEVELS, SettingsError, log_level
+from lifecycle.settings import LOG_LEVELS, SettingsError, load_local_files, log_level
 
 
 def _level(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -62,7 +62,8 @@ def main(ctx: click.Context, state_dir: Path | None, target: str, log_level: str
     `lifecycle sandbox ...` plays the marketplace against it and `lifecycle subscriptions
     show ID` prints our state.
     """
-    ctx.obj = Context((state_dir or default_state_dir()).resolve(), Target(target), log_level)
+    files = ctx.obj if isinstance(ctx.obj, tuple) else ()  # what `run` read before the options were parsed
+    ctx.obj = Context((state_dir or default_state_dir()).resolve(), Target(target), log_level, files)
     if ctx.invoked_subcommand != "serve":  # serve logs as the worker does (JSON off a terminal), from INFO
         # A one-shot command says what went wrong in its own one-line error; the services' warnings on
         # the way there would only repeat it, as JSON, before it. What is logged at ERROR (something
@@ -79,5 +80,17 @@ main.add_command(product)
 main.add_command(reconcile)
 main.add_command(dlq)
 
+
+def run() -> None:
+    """The console script: `.env` and `local.settings.json` complete the environment first, so
+    what they set (LOG_LEVEL, LIFECYCLE_TARGET, ...) counts for the options too."""
+    try:
+        files = load_local_files(default_state_dir().parent)  # the project in a checkout, else here
+    except SettingsError as error:
+        click.echo(f"Error: configuration: {error}", err=True)
+        raise SystemExit(1) from None
+    main(obj=files)
+
+
 if __name__ == "__main__":
-    main()
+    run()

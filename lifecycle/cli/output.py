@@ -37,6 +37,7 @@ class Context:
     state_dir: Path
     target: Target = Target.LOCAL
     log_level: str | None = None  # LOG_LEVEL or --log-level, when given
+    settings_files: tuple[Path, ...] = ()  # the .env / local.settings.json that completed the environment
 
 
 class CliError(click.ClickException):

@@ -47,8 +47,10 @@ def serve(obj: Context, port: int, azurite_port: int, sandbox_port: int, loops: 
             raise CliError(str(error)) from None
         except (OSError, RuntimeError, ValueError) as error:  # a port in use, Azurite missing or failing
             raise CliError(f"the stack could not start: {_why(error, port)}") from None
+        read = ", ".join(str(path) for path in obj.settings_files) or "none (environment variables only)"
         click.echo(
             f"\nReady: webhook {info.url}/api/marketplace/webhook, state in {obj.state_dir}\n"
+            f"Settings files: {read}\n"
             "In another terminal: `lifecycle sandbox plans`, then `lifecycle sandbox purchase --help`.\n"
             "Ctrl-C stops everything.\n",
             err=True,
