@@ -13,10 +13,12 @@ record the delivery -> enqueue -> answer. The answer codes are the contract with
 The message is scheduled `enqueue_delay` ahead so the processor's PATCH cannot reach the
 marketplace before this answer has gone out.
 
-A refusal reached after `decision_seconds` (8 s of the marketplace's 10; the API was slow)
-is not given: by the time it arrived the marketplace would have auto-accepted the change,
-so a 400 would refuse nothing and a REJECTED record would hide a change that happened. The
-change is accepted instead, and processing follows its operation to whatever it became.
+A refusal is not given for an operation the marketplace already decided (the policy reads
+it first: a redelivery after an earlier answer was a 5xx), nor when it is reached after
+`decision_seconds` (8 s of the marketplace's 10; the API was slow): by then the marketplace
+has auto-accepted the change or will have, so a 400 would refuse nothing and a REJECTED
+record would hide a change that happened. The change is accepted instead, and processing
+follows its operation to whatever it became.
 """
 
 from __future__ import annotations
@@ -143,6 +145,8 @@ class WebhookService:
                 # accepted: one write inside the window instead of a record and its update.
                 snapshot = self._store.load(event.subscription_id)
                 verdict = self._judge(event, snapshot.subscription if snapshot else None, log)
+                if verdict.accepted and verdict.reason:  # a redelivery after the marketplace decided
+                    log.warning("webhook.refusal_moot", reason=verdict.reason)
                 elapsed = self._monotonic() - started
                 if not verdict.accepted and elapsed > self._decision_seconds:
                     log.warning("webhook.refusal_too_late", elapsed_ms=round(elapsed * 1000), reason=verdict.reason)

@@ -12,10 +12,15 @@ queue), so a refusal is confirmed against a fresh GET of the subscription before
 answered; an accept judged on a state the snapshot agrees with costs no extra call.
 Anything transient raises (the webhook answers 5xx: not a rejection).
 
-Last, a change that passes these checks is put to the product's veto when one is
+Then a change that passes these checks is put to the product's veto when one is
 configured. Its budget is the smaller of its own timeout and what is left of our share of
 the window (`window_seconds`, counted from the start of the check, so the API calls
 already made count against it); the veto answers its configured default when time runs out.
+
+Last, a refusal is given only while the marketplace still waits for it: the operation is
+read, and one already final (auto-accepted after an earlier delivery answered 5xx or too
+late) is accepted instead, so processing applies what happened rather than our record
+saying "rejected" about a change the customer has.
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ from dataclasses import dataclass, replace
 
 from lifecycle.domain.events import ChangePlan, ChangeQuantity, Event
 from lifecycle.domain.model import Plan, Status, Subscription
+from lifecycle.errors import LifecycleError
 from lifecycle.ports import MarketplaceApi, ProductVeto
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     accepted: bool
-    reason: str = ""
+    reason: str = ""  # why it was refused; on an accepted verdict, the refusal that came too late
 
 
 ACCEPT = Verdict(True)
@@ -64,6 +70,13 @@ class ChangePolicy:
     def check(self, event: Event, state: Subscription | None) -> Verdict:
         if not isinstance(event, ChangePlan | ChangeQuantity):
             return ACCEPT
+        verdict = self._verdict(event, state)
+        if verdict.accepted:
+            return verdict
+        decided = self._decided(event)
+        return verdict if decided is None else Verdict(True, f"{verdict.reason} (but the operation is {decided})")
+
+    def _verdict(self, event: ChangePlan | ChangeQuantity, state: Subscription | None) -> Verdict:
         started = self._monotonic()
         event = self._with_target(event)
         subscription = state or self._api.get_subscription(event.subscription_id)
@@ -83,6 +96,16 @@ class ChangePolicy:
         budget = min(self._veto_timeout, self._window - (self._monotonic() - started))
         answer = self._veto.review(event, subscription, timeout=budget)
         return ACCEPT if answer.accept else Verdict(False, answer.reason)
+
+    def _decided(self, event: ChangePlan | ChangeQuantity) -> str | None:
+        """The operation's final status if the marketplace no longer waits for our answer; None while
+        it does, and when it cannot say (no such operation, or the API failing): then the refusal
+        as judged stands, the dependable way to refuse a change that is still pending."""
+        try:
+            operation = self._api.get_operation(event.subscription_id, event.operation_id)
+        except LifecycleError:
+            return None
+        return operation.status.value if operation.status.is_final else None
 
     def _judge(self, event: ChangePlan | ChangeQuantity, subscription: Subscription) -> Verdict:
         if subscription.status is Status.UNSUBSCRIBED:

@@ -116,6 +116,39 @@ def test_a_quantity_above_the_plans_maximum_is_rejected_with_a_reason(env: Stack
     assert env.queue.sent == []
 
 
+def test_a_change_the_marketplace_already_decided_is_accepted_not_refused_on_its_redelivery(env: Stack) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    change = env.marketplace.change_quantity(subscription["id"], 8, deliver=False)
+    # Our first answer was a 5xx; the marketplace went ahead (here: acknowledged, as an auto-accept would).
+    env.marketplace.patch_operation(subscription["id"], str(change["id"]), "Success")
+    # Judged on this body alone the change would be refused (99 seats, outside team's 1..50).
+    payload = {**env.marketplace.webhook_payload(str(change["id"])), "quantity": 99}
+
+    with capture_logs() as logs:
+        status, _ = post(payload)
+
+    assert status == 200
+    [message] = env.queue.sent
+    assert message.message_id == change["id"]
+    record = env.store.delivery(subscription["id"], str(change["id"]))
+    assert record is not None
+    assert record.status is not DeliveryStatus.REJECTED
+    [moot] = [line for line in logs if line["event"] == "webhook.refusal_moot"]
+    assert "Succeeded" in str(moot["reason"])
+
+
+def test_a_change_still_pending_is_refused_as_judged(env: Stack) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    change = env.marketplace.change_quantity(subscription["id"], 8, deliver=False)
+    payload = {**env.marketplace.webhook_payload(str(change["id"])), "quantity": 99}
+
+    status, body = post(payload)
+
+    assert status == 400
+    assert "99" in body["error"]
+    assert env.queue.sent == []
+
+
 def test_in_jwt_mode_a_delivery_without_a_token_is_a_401(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(webhook_auth=WebhookAuth.JWT, tenant_id=new_id(), client_id=new_id(),
                         openid_metadata_url="https://127.0.0.1:9/unused")  # a missing token is refused before any fetch
