@@ -11,6 +11,7 @@ fresh read (the second pass sees the operation final and does not PATCH again).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from lifecycle.domain.events import Action, ChangePlan, ChangeQuantity, Event, Source, UnknownAction
@@ -97,8 +98,8 @@ class ProcessingService:
             return Processed(Outcome.DUPLICATE, None, "delivery already processed")
         snapshot = self._store.load(event.subscription_id)
         state = snapshot.subscription if snapshot else None
-        delivery = self._verify(event, source)
         now = self._clock.now()
+        delivery = self._verify(_not_after(event, now), source)
         decision = decide(state, delivery, now)
         if decision.outcome is Outcome.NEEDS_TRUTH:
             truth = delivery.truth or self._api.get_subscription(event.subscription_id)
@@ -250,3 +251,13 @@ def _delivery(
             payload=payload,
         )
     return replace(record, status=status, updated_at=now, attempts=record.attempts + 1, outcome=outcome, reason=reason)
+
+
+def _not_after(event: Event, now: datetime) -> Event:
+    """The event with a body's timeStamp later than now brought back to now. The operation's own
+    time replaces it when there is one; without one (a notify-only action with no operation) the
+    body's stamps our aspects, and in `api` mode a forged time far ahead would make every later
+    genuine change of them look older (superseded) until reconciliation."""
+    if event.timestamp is None or event.timestamp <= now:
+        return event
+    return replace(event, timestamp=now)

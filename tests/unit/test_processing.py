@@ -243,3 +243,16 @@ def test_the_operations_own_time_stamps_the_change_not_the_bodys(world: World) -
     operation = world.api.get_operation(sid, str(op["id"]))
     assert operation.timestamp is not None
     assert world.state(sid).changed_at.plan == operation.timestamp
+
+
+def test_a_body_time_ahead_of_our_clock_does_not_stamp_a_change_that_has_no_operation(world: World) -> None:
+    # `api` mode: a forged Renew (no operation behind it) dated 2099, through which we learn of the
+    # subscription, must not make the genuine Suspend that follows look older than it.
+    sid = world.purchase()
+    forged = parse_webhook({"id": "forged-renew", "subscriptionId": sid, "action": "Renew",
+                            "timeStamp": "2099-01-01T00:00:00.0000000Z"})
+    world.service.process(forged)
+
+    assert world.process(world.marketplace.suspend(sid, deliver=False)) is Outcome.APPLIED
+    assert world.state(sid).status is Status.SUSPENDED
+
