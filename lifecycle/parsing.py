@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -32,12 +33,28 @@ from lifecycle.lenient import (
 _T = TypeVar("_T")
 
 
+MAX_ID_CHARS = 90
+"""The longest operation or subscription id taken. Real ones are GUIDs (36); the queue's message
+and session ids hold 128 characters, and a re-send or replay adds at most 29 to the operation id."""
+
+
+def json_text(body: bytes) -> str:
+    """A JSON body as text, decoded as `json.loads` decodes bytes (UTF-8, -16 or -32, a BOM or not),
+    the BOM dropped: what is kept and enqueued then parses exactly as what was judged."""
+    try:
+        return body.decode(json.detect_encoding(body)).removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        raise InvalidPayload(f"body is not JSON: {error}") from None
+
+
 def load_json(body: bytes | str) -> Mapping[str, Any]:
     """A JSON object, or InvalidPayload saying why not."""
     try:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidPayload(f"body is not JSON: {error}") from None
+    except RecursionError:
+        raise InvalidPayload("body is not JSON we read: nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidPayload(f"body is JSON {type(value).__name__}, expected an object")
     return value
@@ -52,8 +69,8 @@ def parse_webhook(payload: Mapping[str, Any]) -> Event:
     would reject the customer's change on ChangePlan/ChangeQuantity and lose the delivery
     on any other action. The raw body is kept by the delivery record.
     """
-    operation_id = _required_text(payload, "id")
-    subscription_id = _required_text(payload, "subscriptionId")
+    operation_id = _required_id(payload, "id")
+    subscription_id = _canonical_guid(_required_id(payload, "subscriptionId"))
     raw_action = _required_text(payload, "action")
     action = _action(raw_action)
     snapshot = payload.get("subscription")
@@ -193,6 +210,24 @@ def _action(raw: str) -> Action | None:
         if action.value.lower() == raw.lower():
             return action
     return None
+
+
+def _required_id(payload: Mapping[str, Any], name: str) -> str:
+    text = _required_text(payload, name)
+    if len(text) > MAX_ID_CHARS:
+        raise InvalidPayload(f"field {name!r} is {len(text)} characters long; an id has at most {MAX_ID_CHARS}")
+    return text
+
+
+def _canonical_guid(text: str) -> str:
+    """A GUID as the marketplace spells its ids (lowercase, hyphenated), so one subscription has one
+    partition and one spelling in every API call whatever case a body used; other text as it is."""
+    if len(text) == 36 and text.islower():
+        return text  # the marketplace's own spelling: no parse on the common path
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text
 
 
 def _required_text(payload: Mapping[str, Any], name: str) -> str:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import azure.functions as func
 
@@ -131,7 +131,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         request = func.HttpRequest(
             self.command, f"http://{LOOPBACK}:{self._server.server_address[1]}{self.path}",
             headers=dict(self.headers.items()), params=dict(parse_qsl(query, keep_blank_values=True)),
-            route_params=match.groupdict(), body=body,
+            route_params={name: unquote(value) for name, value in match.groupdict().items()},  # as the host does
+            body=body,
         )
         try:
             return self._server.workers.submit(lambda: route.handler(request)).result()

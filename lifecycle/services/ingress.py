@@ -43,7 +43,7 @@ from lifecycle.errors import (
     Unauthenticated,
 )
 from lifecycle.logs import get_logger
-from lifecycle.parsing import load_json, parse_webhook
+from lifecycle.parsing import json_text, load_json, parse_webhook
 from lifecycle.ports import Clock, Queue, QueueMessage, SubscriptionStore
 from lifecycle.services.policy import ChangePolicy, Verdict
 from lifecycle.webhook.authentication import WebhookAuthenticator
@@ -100,7 +100,8 @@ class WebhookService:
         try:
             if self._authenticator is not None:
                 self._authenticator.authenticate(authorization)
-            event = parse_webhook(load_json(body))
+            text = json_text(body)
+            event = parse_webhook(load_json(text))
         except Unauthenticated as error:
             self._log.warning("webhook.unauthenticated", reason=str(error))
             return WebhookAnswer(401, {"error": "unauthenticated"})
@@ -117,7 +118,7 @@ class WebhookService:
             action=event.action.value,
         )
         try:
-            return self._accept_or_reject(event, body.decode("utf-8", "replace"), log, started)
+            return self._accept_or_reject(event, text, log, started)
         except TransientError as error:
             log.error("webhook.unavailable", error_type=type(error).__name__, reason=str(error))
             return WebhookAnswer(503, {"error": "temporarily unavailable, retry"})

@@ -78,8 +78,8 @@ class QueryService:
 
     def subscription(self, subscription_id: str) -> tuple[Subscription, int]:
         """The current state and its version (history entries so far)."""
-        parse_guid(subscription_id, "subscription id")  # refused before any read
-        snapshot = self._store.load(subscription_id.strip())
+        # Refused before any read; read as the marketplace spells its ids, whatever case was typed.
+        snapshot = self._store.load(parse_guid(subscription_id, "subscription id"))
         if snapshot is None:
             raise UnknownSubscription(f"subscription {subscription_id} is not known here")
         return snapshot.subscription, snapshot.version
@@ -87,7 +87,7 @@ class QueryService:
     def history(self, subscription_id: str) -> list[HistoryEntry]:
         """Every history entry, newest first; UnknownSubscription if there is no such subscription."""
         self.subscription(subscription_id)
-        return self._store.history(subscription_id.strip())
+        return self._store.history(parse_guid(subscription_id, "subscription id"))
 
     def entitlements(self, tenant_id: str) -> list[Entitlement]:
         """Per offer, the tenant's latest Subscribed subscription (by term start), ordered by offer."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -142,6 +143,19 @@ def test_one_subscription_and_its_history_newest_first(store: FakeSubscriptionSt
     store.commit(Commit(subscription=sub, expected=None, history=entries))
     assert service.subscription(sub.id) == (sub, 2)
     assert [e.operation_id for e in service.history(sub.id)] == ["op-2", "op-1"]
+
+
+@pytest.mark.parametrize("typed", [str.upper, lambda sid: sid.replace("-", ""), lambda sid: "{" + sid + "}"])
+def test_a_subscription_is_found_however_its_guid_is_typed(
+    store: FakeSubscriptionStore, service: QueryService, typed: Callable[[str], str]
+) -> None:
+    sub = subscription()
+    entry = HistoryEntry(subscription_id=sub.id, operation_id="op-1", action=Action.RENEW, source=Source.WEBHOOK,
+                         outcome=Outcome.APPLIED, recorded_at=T0)
+    store.commit(Commit(subscription=sub, expected=None, history=(entry,)))
+
+    assert service.subscription(typed(sub.id)) == (sub, 1)
+    assert [e.operation_id for e in service.history(typed(sub.id))] == ["op-1"]
 
 
 def test_an_unknown_subscription_and_a_malformed_id_are_told_apart(service: QueryService) -> None:
