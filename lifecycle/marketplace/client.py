@@ -8,7 +8,8 @@ bodies never are. Answers map onto `lifecycle.errors`:
     400 MarketplaceBadRequest   403 MarketplaceForbidden   404 MarketplaceNotFound
     409 MarketplaceConflict     other 4xx MarketplaceRejected (never retried)
     429, 5xx, timeouts, connection errors: retried per RetryPolicy, then MarketplaceUnavailable
-    a 2xx body that cannot be understood: InvalidPayload
+    a 2xx body that is not a JSON object (a proxy's page, a cut answer): MarketplaceUnavailable
+    a 2xx JSON body that cannot be understood: InvalidPayload
 
 The transport is a port: tests hand in `httpx.Client(transport=httpx.MockTransport(...))`.
 """
@@ -101,7 +102,7 @@ class HttpMarketplaceApi:
         """
         headers = {"x-ms-marketplace-token": unquote(marketplace_token.strip())}
         response = self._call("POST", "saas/subscriptions/resolve", headers=headers)
-        return parse_resolved(load_json(response.content))
+        return parse_resolved(_object(response))
 
     def activate(self, subscription_id: str, plan_id: str, quantity: int | None = None) -> None:
         body: dict[str, object] = {"planId": plan_id}
@@ -122,10 +123,10 @@ class HttpMarketplaceApi:
             url = self._next(next_link, seen)
 
     def get_subscription(self, subscription_id: str) -> Subscription:
-        return parse_subscription(load_json(self._on("GET", subscription_id).content), subscription_id)
+        return parse_subscription(_object(self._on("GET", subscription_id)), subscription_id)
 
     def list_available_plans(self, subscription_id: str) -> list[Plan]:
-        return responses.plans(self._on("GET", subscription_id, "/listAvailablePlans").content)
+        return responses.plans(_object(self._on("GET", subscription_id, "/listAvailablePlans")))
 
     def change_plan(self, subscription_id: str, plan_id: str) -> str:
         # Exactly one field per PATCH: the API refuses a body that changes plan and quantity together.
@@ -143,7 +144,7 @@ class HttpMarketplaceApi:
 
     def get_operation(self, subscription_id: str, operation_id: str) -> Operation:
         response = self._on("GET", subscription_id, operation_id=operation_id)
-        return parse_operation(load_json(response.content), subscription_id)
+        return parse_operation(_object(response), subscription_id)
 
     def update_operation(self, subscription_id: str, operation_id: str, *, success: bool) -> None:
         self._on("PATCH", subscription_id, operation_id=operation_id,
@@ -229,3 +230,13 @@ def _segment(value: str) -> str:
 
 if TYPE_CHECKING:  # mypy proves the adapter satisfies the port
     _port: type[MarketplaceApi] = HttpMarketplaceApi
+
+
+def _object(response: httpx.Response) -> Mapping[str, Any]:
+    """A 2xx body as the JSON object the API sends. One that is not (a proxy's error page, an answer
+    cut short) was damaged on its way, not refused: transient, so the call is tried again later
+    instead of failing its delivery for good."""
+    try:
+        return load_json(response.content)
+    except InvalidPayload as error:
+        raise MarketplaceUnavailable(f"HTTP {response.status_code} whose {error}") from None

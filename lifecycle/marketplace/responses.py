@@ -37,8 +37,13 @@ def page(body: bytes) -> tuple[list[Mapping[str, Any]], str]:
     return _objects(items, "subscriptions"), link.strip() if isinstance(link, str) else ""
 
 
-def plans(body: bytes) -> list[Plan]:
-    return [parse_plan(item) for item in _objects(load_json(body).get("plans"), "plans")]
+def plans(data: Mapping[str, Any]) -> list[Plan]:
+    """The plans of `{"plans": [...]}`. A body without the list is unreadable, not an empty catalog:
+    read as one, it would refuse every plan and seat change as "not in the offer"."""
+    listed = data.get("plans")
+    if listed is None:
+        raise InvalidPayload("listAvailablePlans answered without a plans list")
+    return [parse_plan(item) for item in _objects(listed, "plans")]
 
 
 def operations(body: bytes) -> list[Mapping[str, Any]]:

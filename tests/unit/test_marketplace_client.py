@@ -342,9 +342,23 @@ def test_a_huge_error_body_is_cut_short() -> None:
     assert len(str(raised.value)) < 400
 
 
-def test_an_unreadable_success_body_is_an_invalid_payload() -> None:
-    with pytest.raises(InvalidPayload):
-        Recorder(httpx.Response(200, content=b"<html>")).api().get_subscription("s1")
+@pytest.mark.parametrize("body", [b"<html>proxy error</html>", b'{"id": "s1", "offerId', b"[]"])
+@pytest.mark.parametrize("call", ["get_subscription", "get_operation", "list_available_plans"])
+def test_a_success_body_that_is_not_a_json_object_is_transient(body: bytes, call: str) -> None:
+    api = Recorder(httpx.Response(200, content=body)).api()
+    with pytest.raises(MarketplaceUnavailable, match="HTTP 200 whose body is"):
+        getattr(api, call)(*(("s1", "op1") if call == "get_operation" else ("s1",)))
+
+
+def test_a_json_success_body_we_cannot_understand_is_an_invalid_payload() -> None:
+    with pytest.raises(InvalidPayload, match="subscriptions"):
+        list(Recorder(ok({"subscriptions": "many"})).api().list_subscriptions())
+
+
+@pytest.mark.parametrize("body", [{}, {"plans": None}])
+def test_plans_answered_without_a_list_are_unreadable_not_an_empty_catalog(body: object) -> None:
+    with pytest.raises(InvalidPayload, match="without a plans list"):
+        Recorder(ok(body)).api().list_available_plans("s1")
 
 
 # --- retries -------------------------------------------------------------------------------
