@@ -15,6 +15,7 @@ class ProductServer:
         self.status = 200
         self.answer: dict[str, Any] = {"accept": True, "reason": ""}
         self.delay = 0.0
+        self.trickle = 0.0  # seconds between the answer's bytes (a product that drips its answer)
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,7 +27,13 @@ class ProductServer:
                 self.send_response(owner.status)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if not owner.trickle:
+                    self.wfile.write(data)
+                    return
+                for byte in data:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(owner.trickle)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None

@@ -12,7 +12,7 @@ import pytest
 from lifecycle.domain.events import ChangePlan, ChangeQuantity
 from lifecycle.domain.model import Status, Subscription
 from lifecycle.product.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from lifecycle.product.veto import HttpVeto
+from lifecycle.product.veto import MAX_ANSWER_BYTES, MAX_REASON_CHARS, HttpVeto
 from lifecycle.sandbox import ManualClock
 from lifecycle.sandbox.marketplace import Marketplace
 from lifecycle.services.policy import ChangePolicy
@@ -60,6 +60,28 @@ def test_a_late_answer_counts_as_the_default_reject_when_so_configured(product: 
     answer = veto(product, default_accept=False).review(CHANGE, SUB, timeout=0.2)
     assert not answer.accept
     assert "refused by default" in answer.reason
+
+
+def test_an_answer_trickled_past_the_budget_counts_as_the_default(product: ProductServer) -> None:
+    # Each byte comes well within the budget; the whole answer does not.
+    product.trickle, product.answer = 0.02, {"accept": False, "reason": "dripped"}
+    answer = veto(product).review(CHANGE, SUB, timeout=0.3)
+    assert answer.accept
+    assert "AnswerTooSlow" in answer.reason
+
+
+def test_a_long_reason_is_kept_to_its_bound_on_one_line(product: ProductServer) -> None:
+    product.answer = {"accept": False, "reason": "no\n" + "x" * 4_000}
+    answer = veto(product).review(CHANGE, SUB, timeout=2)
+    assert not answer.accept
+    assert answer.reason == "the product refused: no " + "x" * (MAX_REASON_CHARS - 3)
+
+
+def test_an_answer_too_large_counts_as_the_default(product: ProductServer) -> None:
+    product.answer = {"accept": False, "reason": "x" * (MAX_ANSWER_BYTES + 1)}
+    answer = veto(product).review(CHANGE, SUB, timeout=2)
+    assert answer.accept
+    assert "ValueError" in answer.reason
 
 
 def test_an_error_status_or_an_unreadable_answer_counts_as_the_default(product: ProductServer) -> None:
