@@ -16,7 +16,7 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves its
 # instead of failing every webhook.
 @bp.route(route="health", methods=[func.HttpMethod.GET], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return http.health(req, bootstrap.worker, key_vault_references)
+    return http.health(req, bootstrap.worker, key_vault_references, product_events)
 
 
 def key_vault_references() -> None:
@@ -27,3 +27,12 @@ def key_vault_references() -> None:
         raise SettingsError(f"{', '.join(names)}: Key Vault reference(s) App Service could not resolve (the "
                             "secret is not written yet, or the app's identity may not read it yet): "
                             "see infra/README.md")
+
+
+def product_events() -> None:
+    """Unhealthy while product events cannot be signed: the dispatch timer fails every minute then."""
+    try:
+        settings = bootstrap.worker().settings
+    except Exception:  # a worker that cannot be built is the `worker` check's to report
+        return
+    bootstrap.check_product(settings)

@@ -164,10 +164,16 @@ def dispatcher(worker: Worker) -> Dispatcher | None:
     from lifecycle.product.sender import HttpEventSender
 
     settings = worker.settings
-    if not settings.product_signing_secret:
-        raise SettingsError("PRODUCT_EVENTS_URL needs PRODUCT_SIGNING_SECRET: events are signed")
+    check_product(settings)
     sender = HttpEventSender(settings.product_events_url, settings.product_signing_secret)
     return Dispatcher(worker.outbox, sender, worker.clock, max_retry=settings.product_retry_max_seconds)
+
+
+def check_product(settings: Settings) -> None:
+    """SettingsError when product events are configured but could not be signed: the dispatcher
+    would fail every minute while events pile up (the webhook and processing go on regardless)."""
+    if settings.product_events_url and not settings.product_signing_secret:
+        raise SettingsError("PRODUCT_EVENTS_URL needs PRODUCT_SIGNING_SECRET: events are signed")
 
 
 def _outbox(settings: Settings, clock: Clock, on_written: Callable[[str], None] | None) -> TableOutbox | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import azure.functions as func
 import pytest
 from structlog.testing import capture_logs
@@ -54,6 +56,19 @@ def test_health_is_503_when_a_key_vault_reference_did_not_resolve(monkeypatch: p
     assert (status, body["failed"]) == (503, ["key_vault_references: SettingsError"])
     assert any("PRODUCT_SIGNING_SECRET: Key Vault reference" in str(entry.get("reason")) for entry in logs)
     assert "SecretName" not in str(logs)
+
+
+def test_health_is_503_when_product_events_cannot_be_signed(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = stack()
+    configured = replace(built.worker, settings=replace(built.worker.settings,
+                                                         product_events_url="https://product.example/events"))
+    monkeypatch.setattr(bootstrap, "worker", lambda: configured)
+
+    with capture_logs() as logs:
+        status, body = answer(health_check(request()))
+
+    assert (status, body["failed"]) == (503, ["product_events: SettingsError"])
+    assert any("PRODUCT_SIGNING_SECRET" in str(entry.get("reason")) for entry in logs)
 
 
 def test_a_failing_checks_foreign_message_is_not_logged() -> None:
