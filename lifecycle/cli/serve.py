@@ -10,6 +10,7 @@ from types import FrameType
 import click
 
 from lifecycle.cli.output import CliError, Context
+from lifecycle.errors import QueueUnavailable
 from lifecycle.logs import configure
 from lifecycle.settings import Settings, SettingsError
 
@@ -45,7 +46,7 @@ def serve(obj: Context, port: int, azurite_port: int, sandbox_port: int, loops: 
             info = stack.start()
         except AlreadyRunning as error:
             raise CliError(str(error)) from None
-        except (OSError, RuntimeError, ValueError) as error:  # a port in use, Azurite missing or failing
+        except (OSError, RuntimeError, ValueError, QueueUnavailable) as error:  # a port in use, Azurite failing, ...
             raise CliError(f"the stack could not start: {_why(error, port)}") from None
         read = ", ".join(str(path) for path in obj.settings_files) or "none (environment variables only)"
         click.echo(

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from lifecycle.bootstrap import Worker, build
 from lifecycle.cli.output import CliError, Context, Target, stack
+from lifecycle.errors import QueueUnavailable
 from lifecycle.local import state
 from lifecycle.settings import Settings, SettingsError
 
@@ -56,6 +57,8 @@ def worker(obj: Context) -> Iterator[Worker]:
         built = build(config, store=store, marketplace_checked_at_first_call=True)
     except SettingsError as error:
         raise CliError(f"configuration: {error}") from None
+    except QueueUnavailable as error:  # the local queue file is damaged
+        raise CliError(str(error)) from None
     try:
         yield built
     except SettingsError as error:  # a command's first API call without the marketplace's settings

@@ -80,7 +80,10 @@ class LocalQueue:
         self._local = threading.local()
         self._writing = _writer(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db().executescript(_SCHEMA)
+        try:
+            self._db().executescript(_SCHEMA)
+        except sqlite3.Error as error:  # not a queue file (damaged, or something else at that path)
+            raise QueueUnavailable(f"local queue {path}: {error}") from error
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -210,19 +213,16 @@ class LocalQueue:
         Unlike Service Bus (a copy under a new id), the row itself goes back: duplicate
         detection only looks at sends, and the message keeps its place in its session.
         """
+        # Attempt 1 again, as Service Bus's replay copy: our re-sends start over instead of giving
+        # up at once on the first outage of a delivery already given up on once.
         try:
-            return self.resubmit(message_id)
+            changed = self._write(
+                "UPDATE messages SET state = 'active', delivery_count = 0, locked_until = 0, lock_token = NULL,"
+                " visible_at = ?, source = 'replay', attempt = 1, reason = '' WHERE message_id = ? AND state = 'dead'",
+                (self._now().timestamp(), message_id),
+            )
         except sqlite3.Error as error:
             raise QueueUnavailable(f"local queue: {error}") from error
-
-    def resubmit(self, message_id: str, *, source: str = "replay") -> bool:
-        """Move a dead-lettered message back to the queue (replay); False if there is none."""
-        now = self._now().timestamp()
-        changed = self._write(
-            "UPDATE messages SET state = 'active', delivery_count = 0, locked_until = 0, lock_token = NULL,"
-            " visible_at = ?, source = ?, reason = '' WHERE message_id = ? AND state = 'dead'",
-            (now, source, message_id),
-        )
         return bool(changed)
 
     def _write(self, statement: str, parameters: tuple[object, ...]) -> int:

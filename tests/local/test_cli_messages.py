@@ -233,3 +233,13 @@ def test_product_pending_without_a_product_is_an_answer_not_an_error(state_dir: 
 def _json(result: Result) -> Any:
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def test_a_damaged_local_queue_file_is_a_one_line_error_naming_it(state_dir: Path) -> None:
+    (state_dir / "queue.sqlite").write_bytes(b"this is not a SQLite database, whatever its name says" * 100)
+
+    result = run(state_dir, "dlq", "list")
+
+    assert result.exit_code == 1
+    assert f"local queue {state_dir / 'queue.sqlite'}: file is not a database" in result.stderr
+    assert "Traceback" not in result.output

@@ -84,14 +84,14 @@ def test_after_max_deliveries_the_message_is_dead_lettered_with_a_reason(queue: 
     assert dead.delivery_count == 3
 
 
-def test_a_dead_letter_can_be_resubmitted_as_a_replay(queue: LocalQueue) -> None:
+def test_a_dead_letter_can_be_replayed_once(queue: LocalQueue) -> None:
     queue.send(msg("A", "a1"))
     queue.dead_letter(receive(queue).lock_token, "unverified")
     assert queue.dead_letters()[0].reason == "unverified"
-    assert queue.resubmit("a1")
+    assert queue.replay("a1")
     again = receive(queue)
     assert (again.message.message_id, again.message.source) == ("a1", "replay")
-    assert not queue.resubmit("a1")
+    assert not queue.replay("a1")
 
 
 def test_a_scheduled_message_stays_invisible_until_its_time(queue: LocalQueue, clock: SteppingClock) -> None:
