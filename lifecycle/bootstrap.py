@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     from lifecycle.product.outbox import TableOutbox
 
 
+WEBHOOK_RETRY = RetryPolicy(max_attempts=2, max_delay=0.5, max_retry_after=0.5)
+"""Inside the webhook's 10-second window: one retry at most, soon, whatever a Retry-After asks
+(20 s of it would spend the window; a 503 lets the marketplace come back instead)."""
+
 @dataclass(frozen=True, slots=True)
 class Worker:
     settings: Settings
@@ -98,13 +102,8 @@ def build(
         tokens: TokenProvider = (DeferredTokenProvider(lambda: MsalTokenProvider(settings))
                                  if marketplace_checked_at_first_call else MsalTokenProvider(settings))
         api = api or HttpMarketplaceApi.from_settings(settings, tokens)
-        # Inside the webhook's 10-second window: short timeout, one retry at most.
         webhook_api = webhook_api or HttpMarketplaceApi(
-            settings.marketplace_api_url,
-            tokens,
-            retry=RetryPolicy(max_attempts=2, max_delay=0.5),
-            timeout=settings.webhook_api_timeout_seconds,
-        )
+            settings.marketplace_api_url, tokens, retry=WEBHOOK_RETRY, timeout=settings.webhook_api_timeout_seconds)
     if telemetry is not None and telemetry.enabled:
         store, queue = TracedStore(store, telemetry), TracedQueue(queue, telemetry)
         api, webhook_api = TracedMarketplaceApi(api, telemetry), TracedMarketplaceApi(webhook_api, telemetry)

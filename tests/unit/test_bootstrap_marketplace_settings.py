@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import httpx
 import pytest
 
-from lifecycle.bootstrap import build
+from lifecycle.bootstrap import WEBHOOK_RETRY, build
+from lifecycle.errors import MarketplaceUnavailable
+from lifecycle.marketplace.auth import StaticTokenProvider
+from lifecycle.marketplace.client import HttpMarketplaceApi
+from lifecycle.marketplace.retry import set_testing
 from lifecycle.settings import Settings, SettingsError
 from tests.fakes.queue import FakeQueue
 from tests.fakes.store import FakeSubscriptionStore
@@ -26,3 +33,20 @@ def test_a_cli_worker_runs_its_store_questions_without_the_secret_and_names_it_a
 
     with pytest.raises(SettingsError, match="MARKETPLACE_CLIENT_SECRET is not set"):
         worker.api.get_subscription("11111111-2222-3333-4444-555555555555")
+
+
+def test_the_webhook_s_api_calls_wait_half_a_second_at_most_whatever_retry_after_asks() -> None:
+    waited: list[float] = []
+    answers = iter([httpx.Response(429, headers={"Retry-After": "20"}), httpx.Response(429)])
+    api = HttpMarketplaceApi("https://marketplace.test/api", StaticTokenProvider("t"),
+                             retry=replace(WEBHOOK_RETRY, sleep=waited.append),
+                             http=httpx.Client(transport=httpx.MockTransport(lambda _: next(answers))))
+    previous = set_testing(False)  # the pause itself is under test: recorded, not slept
+    try:
+        with pytest.raises(MarketplaceUnavailable):
+            api.get_subscription("s1")
+    finally:
+        set_testing(previous)
+
+    assert len(waited) == 1
+    assert 0 < waited[0] <= 0.5
