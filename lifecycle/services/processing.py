@@ -96,6 +96,13 @@ class ProcessingService:
             if record.status is DeliveryStatus.APPLIED:
                 self._notify_again(event, log)
             return Processed(Outcome.DUPLICATE, None, "delivery already processed")
+        if record is not None and record.status is DeliveryStatus.FAILED and self._applied(event):
+            # Committed, then given up on while the product's outbox could not be written: a replay
+            # tells the product now. Processing it again would find nothing to change, and tell nothing.
+            self._notify_again(event, log)
+            self._store.update_delivery(replace(record, status=DeliveryStatus.APPLIED, outcome=Outcome.APPLIED.value,
+                                                reason="", updated_at=self._clock.now(), attempts=record.attempts + 1))
+            return Processed(Outcome.DUPLICATE, None, "applied before; the product is told now")
         snapshot = self._store.load(event.subscription_id)
         state = snapshot.subscription if snapshot else None
         now = self._clock.now()
@@ -192,6 +199,11 @@ class ProcessingService:
             self._store.update_delivery(done)
             return
         self._store.commit(Commit(subscription=decision.state, expected=snapshot, history=history, delivery=done))
+
+    def _applied(self, event: Event) -> bool:
+        """Whether this operation's change is in the history (committed before its delivery failed)."""
+        return any(e.operation_id == event.operation_id and e.outcome in (Outcome.APPLIED, Outcome.RESYNCED)
+                   for e in self._store.history(event.subscription_id))
 
     def _notify_again(self, event: Event, log: Any) -> None:
         """Tell the product again what this applied delivery changed: a crash may have come

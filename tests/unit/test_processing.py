@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from lifecycle.clock import SystemClock
-from lifecycle.domain.events import Event
+from lifecycle.domain.events import Event, Source
 from lifecycle.domain.history import ChangeKind, Outcome
 from lifecycle.domain.model import Status
 from lifecycle.domain.records import Commit, DeliveryRecord, DeliveryStatus, Snapshot
@@ -256,3 +256,28 @@ def test_a_body_time_ahead_of_our_clock_does_not_stamp_a_change_that_has_no_oper
     assert world.process(world.marketplace.suspend(sid, deliver=False)) is Outcome.APPLIED
     assert world.state(sid).status is Status.SUSPENDED
 
+
+
+def test_a_change_applied_while_the_products_outbox_was_down_is_told_on_replay(world: World) -> None:
+    # The commit succeeded; writing the product's outbox failed through every re-send, so the
+    # processor gave up and recorded the delivery failed. A replay must tell the product.
+    sid = world.purchase()
+    world.service.process(world.event(world.marketplace.renew(sid, deliver=False)))  # known here
+    suspend = world.event(world.marketplace.suspend(sid, deliver=False))
+    told = world.product.notify
+
+    def outbox_down(*args: Any, **kwargs: Any) -> None:
+        raise StorageUnavailable("product outbox: table storage answered 503")
+
+    world.product.notify = outbox_down  # type: ignore[method-assign]
+    with pytest.raises(StorageUnavailable):
+        world.service.process(suspend)
+    world.service.record_failure(suspend, "storage unavailable after 8 attempts")
+    world.product.notify = told  # type: ignore[method-assign]
+
+    replayed = world.service.process(suspend, source=Source.REPLAY)
+
+    assert replayed.outcome is Outcome.DUPLICATE
+    assert (ChangeKind.SUSPENDED, suspend.operation_id) in world.product.events
+    assert world.delivery(sid, suspend.operation_id).status is DeliveryStatus.APPLIED
+    assert world.state(sid).status is Status.SUSPENDED
