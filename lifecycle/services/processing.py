@@ -25,7 +25,6 @@ from lifecycle.errors import (
     MarketplaceConflict,
     MarketplaceNotFound,
     PermanentError,
-    TransientError,
     UnverifiedEvent,
 )
 from lifecycle.logs import get_logger
@@ -221,13 +220,10 @@ class ProcessingService:
             self._notify(NotifyProduct(kind, snapshot.subscription), event, log)
 
     def _notify(self, effect: NotifyProduct, event: Event, log: Any) -> None:
-        try:
-            self._product.notify(effect.change, effect.subscription, operation_id=event.operation_id)
-        except TransientError:
-            # The outbox could not be written: the message comes back and `_notify_again` writes it.
-            raise
-        except Exception as error:  # the product must never block the marketplace path
-            log.warning("product.notify_failed", change=effect.change.value, error_type=type(error).__name__)
+        # After the ack and the commit, so the marketplace path is done whatever happens here. A
+        # failure raises: the message comes back and `_notify_again` tells the product then (an
+        # event swallowed here would be lost with only a warning to show for it).
+        self._product.notify(effect.change, effect.subscription, operation_id=event.operation_id)
 
     def record_failure(self, event: Event, reason: str, *, source: Source = Source.WEBHOOK, payload: str = "") -> None:
         """Mark the delivery FAILED with `reason` (our dead-letter view, replayable by ops)."""

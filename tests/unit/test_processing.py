@@ -215,12 +215,19 @@ def test_an_api_outage_raises_transient_and_writes_nothing(world: World) -> None
     assert world.store.delivery(sid, op["id"]) is None
 
 
-def test_a_product_that_fails_does_not_block_the_marketplace_path(world: World) -> None:
+def test_a_product_that_fails_after_the_commit_is_told_when_the_delivery_comes_back(world: World) -> None:
     world.product.fail = True
     sid = world.purchase()
     op = world.marketplace.change_plan(sid, "business", deliver=False)
-    assert world.process(op) is Outcome.APPLIED
-    assert world.marketplace.get_operation(sid, op["id"])["status"] == "Succeeded"
+
+    with pytest.raises(ConnectionError):  # the message is not completed: the broker brings it back
+        world.process(op)
+    assert world.marketplace.get_operation(sid, op["id"])["status"] == "Succeeded"  # acked all the same
+    assert world.state(sid).plan_id == "business"
+
+    world.product.fail = False
+    assert world.process(op) is Outcome.DUPLICATE
+    assert world.product.events == [(ChangeKind.RESYNCED, op["id"]), (ChangeKind.PLAN_CHANGED, op["id"])]
 
 
 def test_an_unknown_action_is_recorded_as_ignored(world: World) -> None:
