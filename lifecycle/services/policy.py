@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -57,6 +58,7 @@ class ChangePolicy:
         veto: ProductVeto | None = None,
         veto_timeout_seconds: float = 2.0,
         window_seconds: float = 7.0,  # of the marketplace's 10 s: room left for the record and the enqueue
+        max_cached: int = 10_000,
     ) -> None:
         self._api = api
         self._veto = veto
@@ -64,7 +66,10 @@ class ChangePolicy:
         self._window = window_seconds
         self._ttl = catalog_ttl_seconds
         self._monotonic = monotonic
-        self._catalogs: dict[str, tuple[float, dict[str, Plan]]] = {}
+        # Least recently used first: a process that lives for months meets every subscription that
+        # ever changed, and keeps only the `max_cached` latest catalogs.
+        self._catalogs: OrderedDict[str, tuple[float, dict[str, Plan]]] = OrderedDict()
+        self._max_cached = max_cached
         self._lock = threading.Lock()
 
     def check(self, event: Event, state: Subscription | None) -> Verdict:
@@ -148,11 +153,16 @@ class ChangePolicy:
         now = self._monotonic()
         with self._lock:
             cached = self._catalogs.get(subscription.id)
+            if cached is not None:
+                self._catalogs.move_to_end(subscription.id)
         if cached is not None and now - cached[0] < self._ttl and not fresh:
             return cached[1], True
         plans = {plan.plan_id: plan for plan in self._api.list_available_plans(subscription.id)}
         with self._lock:
             self._catalogs[subscription.id] = (now, plans)
+            self._catalogs.move_to_end(subscription.id)
+            while len(self._catalogs) > self._max_cached:
+                self._catalogs.popitem(last=False)
         return plans, False
 
 
