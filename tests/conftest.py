@@ -54,3 +54,11 @@ def azurite_connection_string() -> Iterator[str]:
 def table_prefix() -> str:
     """A fresh table-name prefix per test (letters and digits only, as tables require)."""
     return "t" + uuid.uuid4().hex[:10]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for Azurite, however indirectly, is marked `azurite`, so `-m "not azurite"`
+    runs exactly the tests that need no emulator (a hand-written mark is easily forgotten)."""
+    for item in items:
+        if "azurite_connection_string" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.azurite)
