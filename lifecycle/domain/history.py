@@ -24,9 +24,6 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # refused by our webhook policy before it reached the queue
 
 
-FINAL_OUTCOMES = frozenset(Outcome) - {Outcome.NEEDS_TRUTH}
-
-
 class ChangeKind(StrEnum):
     """The product-facing name of an applied change."""
 

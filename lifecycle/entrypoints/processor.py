@@ -125,7 +125,7 @@ def _process(event: Event, message: QueueMessage, processing: ProcessingService,
             what = "marketplace" if isinstance(error, MarketplaceUnavailable) else "storage"
             reason = f"{what} unavailable after {message.attempt} attempts: {error}"
             # Storage still down: this raises, and the broker keeps the message (redelivery, dead-letter).
-            processing.record_failure(event, reason, source=source, payload=message.body)
+            processing.record_failure(event, reason, payload=message.body)
             return Handled(Disposition.DEAD_LETTER, reason, cause=type(error).__name__)
         delay = min(BASE_DELAY * 2 ** (message.attempt - 1), MAX_DELAY)
         retry = QueueMessage(

@@ -31,10 +31,6 @@ def set_testing(enabled: bool) -> bool:
     return previous
 
 
-def is_testing() -> bool:
-    return _testing
-
-
 def _no_sleep(_: float) -> None:
     return None
 

@@ -48,10 +48,6 @@ class DeliveryResult:
     errors: tuple[str, ...] = ()
     answers: tuple[str, ...] = ()
 
-    @property
-    def last_status(self) -> int | None:
-        return self.statuses[-1] if self.statuses else None
-
 
 class WebhookSender:
     """Delivers operations' webhooks to `url`; thread-safe; `close()` when done."""

@@ -82,7 +82,7 @@ class ProcessingService:
                 log.info("processing.conflict_retry", attempt=attempt)
                 continue
             except PermanentError as error:
-                self.record_failure(event, str(error), source=source, payload=payload)
+                self.record_failure(event, str(error), payload=payload)
                 log.warning("processing.failed", reason=str(error), error_type=type(error).__name__)
                 raise
             log.info("processing.done", outcome=result.outcome.value, reason=result.reason)
@@ -189,7 +189,7 @@ class ProcessingService:
         event = delivery.event
         now = self._clock.now()
         status = _DELIVERY_STATUS.get(decision.outcome, DeliveryStatus.IGNORED)
-        done = _delivery(record, event, delivery.source, payload, now, status, decision.outcome.value, decision.reason)
+        done = _delivery(record, event, payload, now, status, decision.outcome.value, decision.reason)
         history = tuple(e.entry for e in decision.effects if isinstance(e, RecordHistory))
         if decision.state is None:
             self._store.update_delivery(done)  # nothing to keep a state row for
@@ -225,19 +225,18 @@ class ProcessingService:
         # event swallowed here would be lost with only a warning to show for it).
         self._product.notify(effect.change, effect.subscription, operation_id=event.operation_id)
 
-    def record_failure(self, event: Event, reason: str, *, source: Source = Source.WEBHOOK, payload: str = "") -> None:
+    def record_failure(self, event: Event, reason: str, *, payload: str = "") -> None:
         """Mark the delivery FAILED with `reason` (our dead-letter view, replayable by ops)."""
         record = self._store.delivery(event.subscription_id, event.operation_id)
         now = self._clock.now()
         self._store.update_delivery(
-            _delivery(record, event, source, payload, now, DeliveryStatus.FAILED, "failed", reason)
+            _delivery(record, event, payload, now, DeliveryStatus.FAILED, "failed", reason)
         )
 
 
 def _delivery(
     record: DeliveryRecord | None,
     event: Event,
-    source: Source,
     payload: str,
     now: Any,
     status: DeliveryStatus,
