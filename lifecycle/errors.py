@@ -20,6 +20,20 @@
         ├── SigningKeysUnavailable  the OpenID metadata or JWKS could not be fetched
         └── TokenNotForUs         a marketplace token with one of our app id / tenant: a setting is wrong
 
+Defined beside the service that raises them, in the same tree:
+
+    PermanentError > CannotActivate       (services.activation) the subscription is Unsubscribed
+    InvalidQuery > InvalidValue           (services.query_filter) the filter it names is refused
+    TransientError > LeaseLost, OutOfTime (services.reconcile) a run that stops between pages
+    TransientError > TooManyProblems      (services.reconcile_scan) failure after failure: the run stops
+    TransientError > StackStopping        (local.timer) the local stack is stopping under a run
+    LifecycleError > RunInProgress        (services.reconcile) another run holds the lease: neither
+                                          permanent nor transient, a run that did not start;
+                                          each edge that starts runs answers it by name
+
+Outside the tree on purpose: SettingsError (a ValueError: the app cannot be built, before any
+event), the CLI's CliError, and the sandbox's and local runtime's own errors.
+
 The webhook answers 5xx for every TransientError (never 4xx: on ChangePlan and
 ChangeQuantity a 4xx is a rejection). The queue function reschedules the message with
 backoff when the marketplace or storage is unavailable, lets other transient errors raise
