@@ -144,15 +144,17 @@ def test_a_sent_message_keeps_session_id_body_and_attempt(queue_and_readback: tu
     assert (message.attempt, message.source) == (3, "replay")
 
 
-def test_a_schedule_is_carried(queue_and_readback: tuple[Any, Readback]) -> None:
+def test_a_schedule_is_kept(queue_and_readback: tuple[Any, Readback]) -> None:
     queue, readback = queue_and_readback
-    when = datetime(2029, 12, 31, 23, 59, tzinfo=UTC)  # before the local queue's fixed "now"
-    queue.send(QueueMessage(session_id="s", message_id="m", body="{}", scheduled_at=when))
-    [message] = readback()
-    if isinstance(queue, ServiceBusQueue | FakeQueue):
-        assert message.scheduled_at == when
-    else:
-        assert message.message_id == "m"  # the local queue held it until its time and then handed it out
+    due = datetime(2029, 12, 31, 23, 59, tzinfo=UTC)  # before the local queue's fixed "now"
+    later = datetime(2030, 1, 1, 0, 1, tzinfo=UTC)  # after it
+    queue.send(QueueMessage(session_id="s1", message_id="due", body="{}", scheduled_at=due))
+    queue.send(QueueMessage(session_id="s2", message_id="later", body="{}", scheduled_at=later))
+    messages = readback()
+    if isinstance(queue, ServiceBusQueue | FakeQueue):  # the broker holds it: the send must carry the time
+        assert [(m.message_id, m.scheduled_at) for m in messages] == [("due", due), ("later", later)]
+    else:  # the local queue is the broker: it hands out only what is due
+        assert [m.message_id for m in messages] == ["due"]
 
 
 def test_servicebus_failures_become_queue_unavailable() -> None:

@@ -45,7 +45,7 @@ class FakeQueue:
         self.sent.append(message)
 
     def dead_letter(self, message: QueueMessage, reason: str, delivery_count: int = 1) -> None:
-        self.dead.append(DeadLetter(message, reason, delivery_count, datetime.now(UTC)))
+        self.dead.append(DeadLetter(message, reason, delivery_count, self._now()))
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return list(self.dead[:limit])
