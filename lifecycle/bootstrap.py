@@ -18,9 +18,9 @@ from lifecycle.clock import SystemClock
 from lifecycle.logs import configure
 from lifecycle.marketplace.auth import DeferredTokenProvider, MsalTokenProvider, TokenProvider
 from lifecycle.marketplace.client import HttpMarketplaceApi
-from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, DeadLetters, MarketplaceApi, Product, ProductVeto, Queue, SubscriptionStore
 from lifecycle.product import NoopProduct
+from lifecycle.retry import RetryPolicy
 from lifecycle.services.activation import ActivationService
 from lifecycle.services.dead_letters import DeadLetterService
 from lifecycle.services.ingress import WebhookService
@@ -28,7 +28,7 @@ from lifecycle.services.policy import ChangePolicy
 from lifecycle.services.processing import ProcessingService
 from lifecycle.services.query import QueryService
 from lifecycle.services.reconcile import ReconcileService
-from lifecycle.settings import Settings, SettingsError, VetoDefault, WebhookAuth
+from lifecycle.settings import ReconcileOperations, Settings, SettingsError, VetoDefault, WebhookAuth
 from lifecycle.store import table_service
 from lifecycle.store.table import TableSubscriptionStore
 from lifecycle.telemetry import Telemetry, TracedMarketplaceApi, TracedQueue, TracedStore
@@ -120,7 +120,10 @@ def build(
         authenticator=_authenticator(settings),
         enqueue_delay=timedelta(seconds=settings.enqueue_delay_seconds),
     )
-    reconcile = ReconcileService.from_settings(settings, store, api, clock, product)
+    all_operations = settings.reconcile_check_operations is ReconcileOperations.ACTIVE
+    reconcile = ReconcileService(store, api, clock, product=product, all_operations=all_operations,
+                                 stuck_after=timedelta(hours=settings.reconcile_stuck_after_hours),
+                                 settle=timedelta(seconds=settings.reconcile_settle_seconds))
     activation = ActivationService(store, api, product, clock)
     return Worker(settings, store, api, queue, clock, processing, webhook, reconcile, product, activation, outbox,
                   dead_letters)

@@ -16,7 +16,7 @@ import pytest
 import structlog
 
 from lifecycle.local.azurite import Azurite, find_executable
-from lifecycle.marketplace.retry import set_testing
+from lifecycle.retry import set_testing
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lifecycle.marketplace.auth import MsalTokenProvider, StaticTokenProvider, TokenProvider
 from lifecycle.marketplace.client import API_VERSION, HttpMarketplaceApi
-from lifecycle.marketplace.retry import RetryPolicy, parse_retry_after, set_testing
+from lifecycle.retry import RetryPolicy, parse_retry_after, set_testing
 
 __all__ = [
     "API_VERSION",

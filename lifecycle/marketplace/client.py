@@ -31,8 +31,8 @@ from lifecycle.domain.model import Operation, Plan, ResolvedPurchase, Subscripti
 from lifecycle.errors import InvalidPayload, MarketplaceUnavailable
 from lifecycle.marketplace import responses
 from lifecycle.marketplace.auth import TokenProvider
-from lifecycle.marketplace.retry import RetryPolicy, parse_retry_after
 from lifecycle.parsing import load_json, parse_listed_page, parse_operation, parse_resolved, parse_subscription
+from lifecycle.retry import RetryPolicy, parse_retry_after
 from lifecycle.settings import Settings
 
 if TYPE_CHECKING:

@@ -4,6 +4,7 @@ Fakes for unit tests live in the `tests/fakes` package; contract tests hold each
 same assertions as its real adapter. Everything is importable from `lifecycle.ports` itself.
 """
 
+from lifecycle.ports.authenticator import Authenticator
 from lifecycle.ports.clock import Clock
 from lifecycle.ports.marketplace import MarketplaceApi
 from lifecycle.ports.product import Product, ProductAnswer, ProductVeto
@@ -11,6 +12,7 @@ from lifecycle.ports.queue import DeadLetter, DeadLetters, Queue, QueueMessage, 
 from lifecycle.ports.store import Hit, Indexed, Lookup, Reindexed, SubscriptionStore
 
 __all__ = [
+    "Authenticator",
     "Clock",
     "DeadLetter",
     "DeadLetters",

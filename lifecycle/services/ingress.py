@@ -44,9 +44,8 @@ from lifecycle.errors import (
 )
 from lifecycle.logs import get_logger
 from lifecycle.parsing import json_text, load_json, parse_webhook
-from lifecycle.ports import Clock, Queue, QueueMessage, SubscriptionStore
+from lifecycle.ports import Authenticator, Clock, Queue, QueueMessage, SubscriptionStore
 from lifecycle.services.policy import ChangePolicy, Verdict
-from lifecycle.webhook.authentication import WebhookAuthenticator
 
 KEPT_PAYLOAD_CHARS = 30_000  # a Table string property holds 64 KiB of UTF-16: about 32K characters
 # Real deliveries are a few KB. No larger than what the delivery record keeps (UTF-8 has at
@@ -75,7 +74,7 @@ class WebhookService:
         policy: ChangePolicy,
         clock: Clock,
         *,
-        authenticator: WebhookAuthenticator | None,
+        authenticator: Authenticator | None,
         enqueue_delay: timedelta = timedelta(seconds=2),
         max_body_bytes: int = MAX_BODY_BYTES,
         decision_seconds: float = DECISION_SECONDS,

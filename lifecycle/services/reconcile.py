@@ -27,12 +27,11 @@ from lifecycle.domain.reconcile import Finding
 from lifecycle.domain.reconcile_runs import RunRecord, RunStatus, Tombstone
 from lifecycle.errors import LifecycleError, TransientError
 from lifecycle.logs import get_logger
-from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, MarketplaceApi, Product, SubscriptionStore
+from lifecycle.retry import RetryPolicy
 from lifecycle.services.reconcile_read import read_all
 from lifecycle.services.reconcile_repair import SETTLE, Examiner
 from lifecycle.services.reconcile_scan import Tally, Walk
-from lifecycle.settings import ReconcileOperations, Settings
 
 LEASE_NAME = "reconcile"
 LEASE_TTL = timedelta(minutes=30)  # host.json's functionTimeout: a killed run's lease is free within one tick
@@ -85,7 +84,7 @@ class ReconcileService:
         product: Product | None = None,
         stuck_after: timedelta = timedelta(hours=24),
         settle: timedelta = SETTLE,
-        operations: ReconcileOperations = ReconcileOperations.DRIFTED,
+        all_operations: bool = False,  # every active subscription's outstanding operations, not the drifted's
         workers: int = 8,
         page_retry: RetryPolicy = PAGE_RETRY,
         lease_ttl: timedelta = LEASE_TTL,
@@ -93,20 +92,11 @@ class ReconcileService:
         self._store, self._api, self._clock, self._product = store, api, clock, product
         self._stuck_after = stuck_after
         self._settle = settle
-        self._all_operations = operations is ReconcileOperations.ACTIVE
+        self._all_operations = all_operations
         self._workers = workers
         self._page_retry = page_retry
         self._lease_ttl = lease_ttl
         self._log = get_logger("lifecycle.reconcile")
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, store: SubscriptionStore, api: MarketplaceApi, clock: Clock,
-        product: Product | None = None,
-    ) -> ReconcileService:
-        return cls(store, api, clock, product=product, operations=settings.reconcile_check_operations,
-                   stuck_after=timedelta(hours=settings.reconcile_stuck_after_hours),
-                   settle=timedelta(seconds=settings.reconcile_settle_seconds))
 
     def run(self, *, dry_run: bool = False, progress: Progress | None = None,
             budget: timedelta | None = None) -> RunRecord:

@@ -32,8 +32,8 @@ from lifecycle.domain.fingerprint import Fingerprinted, ListItem, Unreadable
 from lifecycle.domain.reconcile import Finding, FindingKind, stuck
 from lifecycle.domain.reconcile_runs import RunRecord
 from lifecycle.errors import MarketplaceUnavailable, TransientError
-from lifecycle.marketplace.retry import RetryPolicy
 from lifecycle.ports import Clock, MarketplaceApi
+from lifecycle.retry import RetryPolicy
 from lifecycle.services.reconcile_repair import ACTIVE, Examined, Examiner
 
 SEEN: Final = object()

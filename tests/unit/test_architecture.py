@@ -39,3 +39,20 @@ def test_the_checker_notices_a_third_party_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("import httpx\nfrom lifecycle.store import table\n")
     assert imported_modules(sample) == {"httpx", "lifecycle.store"}
+
+
+SERVICES = sorted((LIFECYCLE / "services").glob("*.py"))
+SERVICES_MAY_USE = ("lifecycle.domain", "lifecycle.ports", "lifecycle.errors", "lifecycle.parsing", "lifecycle.lenient",
+                    "lifecycle.logs", "lifecycle.retry", "lifecycle.services")
+
+
+@pytest.mark.parametrize("path", SERVICES, ids=lambda p: p.name)
+def test_services_use_the_domain_and_the_ports_never_an_adapter_or_the_settings(path: Path) -> None:
+    # Adapters (store, marketplace, queue, product, webhook, telemetry) and settings are chosen
+    # in bootstrap and handed in: a service that imported one would be tied to it.
+    for module in imported_modules(path):
+        top = module.split(".")[0]
+        if top == "lifecycle":
+            assert module.startswith(SERVICES_MAY_USE), f"{path.name} imports {module}"
+        else:
+            assert top in sys.stdlib_module_names or top == "__future__", f"{path.name} imports {module}"

@@ -11,7 +11,7 @@ from lifecycle.bootstrap import WEBHOOK_RETRY, build
 from lifecycle.errors import MarketplaceUnavailable
 from lifecycle.marketplace.auth import StaticTokenProvider
 from lifecycle.marketplace.client import HttpMarketplaceApi
-from lifecycle.marketplace.retry import set_testing
+from lifecycle.retry import set_testing
 from lifecycle.settings import Settings, SettingsError
 from tests.fakes.queue import FakeQueue
 from tests.fakes.store import FakeSubscriptionStore

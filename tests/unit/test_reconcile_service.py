@@ -22,7 +22,6 @@ from lifecycle.parsing import parse_subscription
 from lifecycle.sandbox import ManualClock
 from lifecycle.sandbox.marketplace import Marketplace
 from lifecycle.services.reconcile import LEASE_NAME, LEASE_TTL, ReconcileProgress, ReconcileService, RunInProgress
-from lifecycle.settings import ReconcileOperations
 from tests.fakes.marketplace import InProcessMarketplaceApi
 from tests.fakes.store import FakeSubscriptionStore
 
@@ -222,7 +221,7 @@ def test_outstanding_operations_are_asked_for_drifted_subscriptions_only_by_defa
 
 
 def test_with_active_scope_every_active_subscription_is_asked(world: World) -> None:
-    service = ReconcileService(world.store, world.api, world.clock, operations=ReconcileOperations.ACTIVE)
+    service = ReconcileService(world.store, world.api, world.clock, all_operations=True)
     quiet = world.purchase()
     world.purchase(activated=False)  # pending: nothing to answer there
     world.marketplace.change_quantity(quiet, 8, deliver=False)
