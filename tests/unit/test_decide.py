@@ -259,3 +259,22 @@ def test_a_status_event_without_an_operation_asks_for_the_subscription_first(act
     state = subscription(next(s for s, a in TABLE if a is action))
     decision = decide(state, delivery(event(action, state), OperationStatus.NOT_FOUND), NOW)
     assert (decision.outcome, decision.state, decision.effects) == (Outcome.NEEDS_TRUTH, state, ())
+
+
+def test_the_table_is_the_marketplaces_lifecycle_as_written() -> None:
+    # From MARKETPLACE.md's lifecycle, written out by hand: the exhaustive tests above derive
+    # legality from TABLE itself, so a wrong row would pass them; it cannot pass this.
+    S, A = Status, Action
+    written = {
+        (S.PENDING_FULFILLMENT_START, A.ACTIVATE): S.SUBSCRIBED,
+        (S.PENDING_FULFILLMENT_START, A.UNSUBSCRIBE): S.UNSUBSCRIBED,
+        (S.NOT_STARTED, A.UNSUBSCRIBE): S.UNSUBSCRIBED,
+        (S.SUBSCRIBED, A.CHANGE_PLAN): S.SUBSCRIBED,  # only Subscribed can be updated
+        (S.SUBSCRIBED, A.CHANGE_QUANTITY): S.SUBSCRIBED,
+        (S.SUBSCRIBED, A.RENEW): S.SUBSCRIBED,
+        (S.SUBSCRIBED, A.SUSPEND): S.SUSPENDED,
+        (S.SUBSCRIBED, A.UNSUBSCRIBE): S.UNSUBSCRIBED,
+        (S.SUSPENDED, A.REINSTATE): S.SUBSCRIBED,  # only Suspended can be reinstated
+        (S.SUSPENDED, A.UNSUBSCRIBE): S.UNSUBSCRIBED,
+    }
+    assert {pair: transition.to for pair, transition in TABLE.items()} == written

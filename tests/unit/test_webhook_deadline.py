@@ -50,7 +50,7 @@ def test_a_refusal_reached_in_time_is_answered_400_and_recorded() -> None:
     assert queue.sent == []
 
 
-def test_a_refusal_reached_after_the_decision_window_is_not_given_and_processing_follows_the_operation() -> None:
+def test_a_refusal_reached_after_the_decision_window_is_not_given_and_the_change_is_enqueued() -> None:
     status, store, queue, logs = receive(DECISION_SECONDS + 1)
     record = store.delivery("sub-1", "op-1")
     assert status == 200
