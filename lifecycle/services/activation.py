@@ -156,6 +156,9 @@ class ActivationService:
                 return
             except ConcurrencyConflict:
                 continue
+        # Only the note is lost: the activation was sent, and reconciliation finishes it.
+        self._log.warning("activation.pending_not_noted", subscription_id=subscription_id,
+                          operation_id=activation_id(subscription_id), reason="the row kept changing")
 
     def _entry(self, outcome: Outcome, subscription_id: str, *, reason: str,
                changes: tuple[FieldChange, ...] = ()) -> HistoryEntry:
