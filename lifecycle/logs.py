@@ -32,10 +32,11 @@ _SECRET_KEY = re.compile("|".join(_SECRET_WORDS), re.IGNORECASE)
 _HARMLESS_SUFFIX = re.compile(r"(_id|_count|_bytes)$", re.IGNORECASE)
 _ALLOWED = {"event", "level", "timestamp", "logger", "exc_info"}
 MAX_VALUE_CHARS = 200
+MAX_TRACEBACK_CHARS = 4000  # the formatted `exception`: its last frames and message are what matter
 
 
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Drop secret-looking keys and bound every string value."""
+    """Drop secret-looking keys and bound every string value, the formatted traceback included."""
     for name in list(event_dict):
         if name in _ALLOWED:
             continue
@@ -43,8 +44,14 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
             event_dict[name] = "[redacted]"
             continue
         value = event_dict[name]
-        if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
-            event_dict[name] = value[:MAX_VALUE_CHARS] + "…"
+        if not isinstance(value, str):
+            continue
+        if name == "exception":
+            if len(value) > MAX_TRACEBACK_CHARS:
+                value = "…" + value[-MAX_TRACEBACK_CHARS:]
+        elif len(value) > MAX_VALUE_CHARS:
+            value = value[:MAX_VALUE_CHARS] + "…"
+        event_dict[name] = value
     return event_dict
 
 
@@ -73,8 +80,8 @@ def configure(level: str = "INFO", *, json: bool | None = None, stream: TextIO |
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact,
             structlog.processors.format_exc_info,
+            redact,  # after the traceback is text, so it is bounded too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
