@@ -44,6 +44,13 @@ if TYPE_CHECKING:
     from lifecycle.product.outbox import TableOutbox
 
 
+WEBHOOK_STORAGE: dict[str, Any] = {"retry_total": 1, "retry_backoff_factor": 0.2, "timeout": 6,
+                                   "connection_timeout": 2, "read_timeout": 3}
+"""The webhook's Table Storage client, inside the 10-second window: one quick retry and short
+timeouts, so an outage is a 503 within the window. The SDK's defaults (10 retries, 300 s
+timeouts) would hold the request, and a refusal, well past it. Reads and writes take tens of
+milliseconds when storage is well."""
+
 WEBHOOK_RETRY = RetryPolicy(max_attempts=2, max_delay=0.5, max_retry_after=0.5)
 """Inside the webhook's 10-second window: one retry at most, soon, whatever a Retry-After asks
 (20 s of it would spend the window; a 503 lets the marketplace come back instead)."""
@@ -78,6 +85,7 @@ def build(
     settings: Settings,
     *,
     store: SubscriptionStore | None = None,
+    webhook_store: SubscriptionStore | None = None,
     api: MarketplaceApi | None = None,
     webhook_api: MarketplaceApi | None = None,
     queue: Queue | None = None,
@@ -94,6 +102,8 @@ def build(
     client id, secret) are checked at the first API call instead of now, so a command that
     never calls the API runs without them; the Functions host checks them at once (health)."""
     clock = clock or SystemClock()
+    # The webhook's own client unless a store is handed in (tests; the local stack hands in both).
+    webhook_store = webhook_store or store or _store(settings, **WEBHOOK_STORAGE)
     store = store or _store(settings)
     queue = queue or _queue(settings)
     dead_letters = queue if isinstance(queue, DeadLetters) else None  # before any tracing wrapper hides it
@@ -106,6 +116,7 @@ def build(
             settings.marketplace_api_url, tokens, retry=WEBHOOK_RETRY, timeout=settings.webhook_api_timeout_seconds)
     if telemetry is not None and telemetry.enabled:
         store, queue = TracedStore(store, telemetry), TracedQueue(queue, telemetry)
+        webhook_store = TracedStore(webhook_store, telemetry)
         api, webhook_api = TracedMarketplaceApi(api, telemetry), TracedMarketplaceApi(webhook_api, telemetry)
     outbox = _outbox(settings, clock, on_product_event) if product is None else None
     product = product or outbox or NoopProduct()
@@ -113,7 +124,7 @@ def build(
     policy = ChangePolicy(webhook_api, veto=_veto(settings, clock),
                           veto_timeout_seconds=settings.product_veto_timeout_seconds)
     webhook = WebhookService(
-        store,
+        webhook_store,
         queue,
         policy,
         clock,
@@ -195,16 +206,16 @@ def _veto(settings: Settings, clock: Clock) -> ProductVeto | None:
                     default_accept=settings.product_veto_default is VetoDefault.ACCEPT)
 
 
-def _store(settings: Settings) -> SubscriptionStore:
-    return TableSubscriptionStore(_table_service(settings), settings.table_prefix)
+def _store(settings: Settings, **options: Any) -> SubscriptionStore:
+    return TableSubscriptionStore(_table_service(settings, **options), settings.table_prefix)
 
 
-def _table_service(settings: Settings) -> TableServiceClient:
+def _table_service(settings: Settings, **options: Any) -> TableServiceClient:
     """A client of the configured storage account: by connection string, else by managed identity."""
     if settings.storage_connection_string:
-        return table_service.from_connection_string(settings.storage_connection_string)
+        return table_service.from_connection_string(settings.storage_connection_string, **options)
     if settings.storage_table_endpoint:
-        return table_service.from_endpoint(settings.storage_table_endpoint, _azure_credential())
+        return table_service.from_endpoint(settings.storage_table_endpoint, _azure_credential(), **options)
     raise SettingsError("set STORAGE_CONNECTION_STRING, or STORAGE_TABLE_ENDPOINT for managed identity")
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lifecycle.bootstrap import Worker, build
+from lifecycle.bootstrap import WEBHOOK_STORAGE, Worker, build
 from lifecycle.bootstrap import dispatcher as dispatcher_of
 from lifecycle.entrypoints import activation, http, ops
 from lifecycle.local import state
@@ -92,6 +92,7 @@ class LocalStack:
         self._azurite: Azurite | None = None
         self._sandbox: Sandbox | None = None
         self._store: TableSubscriptionStore | None = None
+        self._webhook_store: TableSubscriptionStore | None = None
         self._server: LocalServer | None = None
         self._runner: Runner | None = None
         self._timer: ReconcileTimer | None = None
@@ -144,7 +145,10 @@ class LocalStack:
         self._store = TableSubscriptionStore.from_connection_string(settings.storage_connection_string,
                                                                     settings.table_prefix)
         queue = LocalQueue(Path(settings.local_queue_path))
-        worker = build(settings, store=self._store, queue=queue, on_product_event=self._nudge_dispatcher)
+        self._webhook_store = TableSubscriptionStore.from_connection_string(
+            settings.storage_connection_string, settings.table_prefix, **WEBHOOK_STORAGE)
+        worker = build(settings, store=self._store, webhook_store=self._webhook_store, queue=queue,
+                       on_product_event=self._nudge_dispatcher)
         dispatcher = dispatcher_of(worker)  # None without PRODUCT_EVENTS_URL
         if dispatcher is not None:
             self._dispatcher = DispatcherThread(dispatcher).start()
@@ -196,13 +200,15 @@ class LocalStack:
             with contextlib.suppress(OSError):
                 state.save_marketplace(self._sandbox.marketplace, directory)
             self._sandbox.stop()
-        if self._store is not None:
-            self._store.close()
+        for store in (self._store, self._webhook_store):
+            if store is not None:
+                store.close()
         if self._azurite is not None:
             self._azurite.stop()
             self._log.info("stack.stopped", seconds=round(time.perf_counter() - began, 2))
         self._dispatcher = None
         self._server = self._runner = self._timer = self._sandbox = self._store = self._azurite = self._saver = None
+        self._webhook_store = None
         self.info = None
 
     def _nudge_dispatcher(self, subscription_id: str) -> None:

@@ -7,7 +7,12 @@ stands in for it, through the one function the composition root gets its credent
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,4 +60,43 @@ def test_a_table_endpoint_serves_the_store_and_the_outbox_with_the_managed_ident
 
     assert worker.store.load(subscription.id) == written
     assert [entry.type for entry in worker.outbox.events(subscription.id)] == ["subscription.activated"]
-    assert len(asked) == 2  # one client each, both signed in with the identity
+    assert len(asked) == 3  # one client each (the webhook's store has its own), all signed in with the identity
+
+
+@pytest.fixture
+def silent_storage() -> Iterator[str]:
+    """A table endpoint that takes connections and never answers (storage hanging, not refusing)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    yield (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+           f"TableEndpoint=http://127.0.0.1:{port}/{DEV_ACCOUNT};")
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def test_a_hanging_storage_account_is_a_503_inside_the_webhooks_window(tmp_path: Path, silent_storage: str) -> None:
+    worker = bootstrap.build(settings(tmp_path, STORAGE_CONNECTION_STRING=silent_storage, WEBHOOK_AUTH="api"))
+    body = {"id": str(uuid.uuid4()), "subscriptionId": str(uuid.uuid4()), "action": "Suspend"}
+
+    started = time.monotonic()
+    answer = worker.webhook.receive(None, json.dumps(body).encode())
+    elapsed = time.monotonic() - started
+
+    assert answer.status == 503
+    assert elapsed < 10, f"answered after {elapsed:.1f} s: the marketplace stopped waiting at 10"
