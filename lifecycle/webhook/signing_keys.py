@@ -100,9 +100,11 @@ class SigningKeys:
             jwks = self._get_json(str(metadata["jwks_uri"]))
             found = {}
             for entry in jwks.get("keys", []):
-                if entry.get("kty") == "RSA" and entry.get("kid"):
-                    found[str(entry["kid"])] = jwt.PyJWK.from_dict({**entry, "alg": "RS256"}).key
-        except (httpx.HTTPError, KeyError, ValueError, TypeError, jwt.PyJWKError) as error:
+                if isinstance(entry, dict) and entry.get("kty") == "RSA" and entry.get("kid"):
+                    key = _rsa_key(entry)
+                    if key is not None:
+                        found[str(entry["kid"])] = key
+        except (httpx.HTTPError, KeyError, ValueError, TypeError, AttributeError) as error:
             raise SigningKeysUnavailable(f"could not fetch signing keys: {type(error).__name__}") from error
         if not found:
             raise SigningKeysUnavailable("the JWKS holds no RSA signing keys")
@@ -115,3 +117,14 @@ class SigningKeys:
         if not isinstance(value, dict):
             raise ValueError("not a JSON object")
         return value
+
+
+def _rsa_key(entry: dict[str, Any]) -> Any:
+    """The public key of one JWKS entry; None for one we cannot read, which must not take the
+    others down with it (every webhook would be answered 503 until the JWKS changed)."""
+    try:
+        return jwt.PyJWK.from_dict({**entry, "alg": "RS256"}).key
+    except (jwt.PyJWTError, ValueError, TypeError) as error:
+        get_logger("lifecycle.webhook").warning("signing_keys.unreadable_key", kid=str(entry.get("kid"))[:40],
+                                                error_type=type(error).__name__)
+        return None

@@ -14,6 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from structlog.testing import capture_logs
 
 from lifecycle.errors import SigningKeysUnavailable, TokenNotForUs, Unauthenticated
 from lifecycle.settings import MARKETPLACE_API_APP_ID
@@ -171,6 +172,21 @@ def keys_serving(published: dict[str, Any], calls: list[str], *, clock: list[flo
     if clock is not None:
         options["monotonic"] = lambda: clock[0]
     return SigningKeys(METADATA, http=httpx.Client(transport=jwks_transport(calls, published)), **options)
+
+
+def test_one_unreadable_key_in_the_jwks_leaves_the_others_usable() -> None:
+    good = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key())), "kid": "k1"}
+    broken = {"kty": "RSA", "kid": "k0", "e": "AQAB"}  # no modulus
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("openid-configuration"):
+            return httpx.Response(200, json={"jwks_uri": "https://login.example/keys"})
+        return httpx.Response(200, json={"keys": [broken, good]})
+
+    keys = SigningKeys(METADATA, http=httpx.Client(transport=httpx.MockTransport(handler)))
+    with capture_logs() as logs:
+        assert keys.key("k1") is not None
+    assert [line["kid"] for line in logs if line["event"] == "signing_keys.unreadable_key"] == ["k0"]
 
 
 def test_signing_keys_are_fetched_once_and_reused() -> None:
