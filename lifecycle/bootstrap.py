@@ -55,6 +55,7 @@ WEBHOOK_RETRY = RetryPolicy(max_attempts=2, max_delay=0.5, max_retry_after=0.5)
 """Inside the webhook's 10-second window: one retry at most, soon, whatever a Retry-After asks
 (20 s of it would spend the window; a 503 lets the marketplace come back instead)."""
 
+
 @dataclass(frozen=True, slots=True)
 class Worker:
     settings: Settings

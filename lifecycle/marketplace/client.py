@@ -228,10 +228,6 @@ def _segment(value: str) -> str:
     return quote(value.strip(), safe="")
 
 
-if TYPE_CHECKING:  # mypy proves the adapter satisfies the port
-    _port: type[MarketplaceApi] = HttpMarketplaceApi
-
-
 def _object(response: httpx.Response) -> Mapping[str, Any]:
     """A 2xx body as the JSON object the API sends. One that is not (a proxy's error page, an answer
     cut short) was damaged on its way, not refused: transient, so the call is tried again later
@@ -240,3 +236,7 @@ def _object(response: httpx.Response) -> Mapping[str, Any]:
         return load_json(response.content)
     except InvalidPayload as error:
         raise MarketplaceUnavailable(f"HTTP {response.status_code} whose {error}") from None
+
+
+if TYPE_CHECKING:  # mypy proves the adapter satisfies the port
+    _port: type[MarketplaceApi] = HttpMarketplaceApi
