@@ -210,15 +210,17 @@ class LocalQueue:
     def replay(self, message_id: str) -> bool:
         """Put dead letter `message_id` back in its place in the queue as a replay; False if there is none.
 
-        Unlike Service Bus (a copy under a new id), the row itself goes back: duplicate
-        detection only looks at sends, and the message keeps its place in its session.
+        Unlike Service Bus (a copy at the end of the queue), the row itself goes back, so the
+        message keeps its place in its session; duplicate detection only looks at sends.
         """
-        # Attempt 1 again, as Service Bus's replay copy: our re-sends start over instead of giving
-        # up at once on the first outage of a delivery already given up on once.
+        # As Service Bus's replay copy: attempt 1 again, so our re-sends start over instead of giving
+        # up at once, and a new id, `<id>:replay:<seq>`, so those re-sends (`...#2`) are not ids
+        # duplicate detection saw before the message was given up on.
         try:
             changed = self._write(
                 "UPDATE messages SET state = 'active', delivery_count = 0, locked_until = 0, lock_token = NULL,"
-                " visible_at = ?, source = 'replay', attempt = 1, reason = '' WHERE message_id = ? AND state = 'dead'",
+                " visible_at = ?, source = 'replay', attempt = 1, reason = '',"
+                " message_id = message_id || ':replay:' || seq WHERE message_id = ? AND state = 'dead'",
                 (self._now().timestamp(), message_id),
             )
         except sqlite3.Error as error:

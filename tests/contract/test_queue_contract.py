@@ -22,7 +22,7 @@ from azure.servicebus.exceptions import ServiceBusConnectionError
 
 from lifecycle.errors import QueueUnavailable
 from lifecycle.local.queue import LocalQueue
-from lifecycle.ports import QueueMessage
+from lifecycle.ports import QueueMessage, operation_id_of
 from lifecycle.queue.servicebus import ATTEMPT, ORIGINAL, SOURCE, ServiceBusQueue
 from tests.fakes.queue import FakeQueue
 
@@ -267,6 +267,9 @@ def test_a_replay_sends_the_delivery_back_as_a_replay_past_duplicate_detection(
     assert queue.dead_letters() == []
     [back] = readback()
     assert (back.session_id, back.body, back.source, back.attempt) == (message.session_id, message.body, "replay", 1)
+    # A new id naming the operation: our re-sends of it (`<id>#2`) must not be ids seen before.
+    assert back.message_id.startswith(f"{message.message_id}:replay:")
+    assert operation_id_of(back.message_id) == message.message_id
 
 
 def test_replaying_an_unknown_id_changes_nothing(dead_letters: tuple[Any, Kill, Readback]) -> None:

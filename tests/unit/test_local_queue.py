@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle.local.queue import LocalQueue, Received
-from lifecycle.ports import QueueMessage
+from lifecycle.ports import QueueMessage, resend_id
 from tests.fakes.clock import SteppingClock
 
 
@@ -90,8 +90,23 @@ def test_a_dead_letter_can_be_replayed_once(queue: LocalQueue) -> None:
     assert queue.dead_letters()[0].reason == "unverified"
     assert queue.replay("a1")
     again = receive(queue)
-    assert (again.message.message_id, again.message.source) == ("a1", "replay")
+    assert again.message.message_id.startswith("a1:replay:")
+    assert again.message.source == "replay"
     assert not queue.replay("a1")
+
+
+def test_a_replayed_message_re_sent_by_the_processor_is_not_taken_for_a_duplicate(queue: LocalQueue) -> None:
+    queue.send(msg("A", "a1"))
+    queue.send(msg("A", "a1#2"))  # the processor's re-send, before the delivery was given up on
+    queue.dead_letter(receive(queue).lock_token, "storage unavailable after 8 attempts")
+    queue.dead_letter(receive(queue).lock_token, "storage unavailable after 8 attempts")
+    assert queue.replay("a1")
+    replayed = receive(queue)
+    queue.complete(replayed.lock_token)
+
+    queue.send(msg("A", resend_id(replayed.message.message_id, 2)))  # storage still down: re-sent
+
+    assert receive(queue).message.message_id == f"{replayed.message.message_id}#2"
 
 
 def test_a_scheduled_message_stays_invisible_until_its_time(queue: LocalQueue, clock: SteppingClock) -> None:
