@@ -163,7 +163,10 @@ class WebhookService:
             return WebhookAnswer(200, {"status": "already processed"})
         if verdict is not None and stored.outcome != ACCEPTED:
             if not verdict.accepted:
-                self._reject(event, stored, verdict.reason)
+                # In `api` mode nothing vouches for a body the marketplace did not confirm: its
+                # refusal stays on its delivery record, out of the subscription's history.
+                vouched = self._authenticator is not None or verdict.confirmed
+                self._reject(event, stored, verdict.reason, history=vouched)
                 log.info("webhook.rejected", reason=verdict.reason)
                 return WebhookAnswer(400, {"error": verdict.reason})
             # Recorded by an earlier delivery that stopped before its answer: remember it now.
@@ -194,8 +197,8 @@ class WebhookService:
             log.error("webhook.policy_unavailable", error_type=type(error).__name__, reason=str(error))
             raise MarketplaceUnavailable(f"cannot judge the change: {type(error).__name__}") from error
 
-    def _reject(self, event: Event, record: DeliveryRecord, reason: str) -> None:
-        """Record the refusal in the delivery record and, if we know the subscription, its history."""
+    def _reject(self, event: Event, record: DeliveryRecord, reason: str, *, history: bool) -> None:
+        """Record the refusal in the delivery record and, with `history` and a subscription we know, its history."""
         now = self._clock.now()
         rejected = replace(record, status=DeliveryStatus.REJECTED, outcome=Outcome.REJECTED.value, reason=reason,
                            updated_at=now)
@@ -210,7 +213,7 @@ class WebhookService:
             event_time=event.timestamp,
             reason=reason,
         )
-        for _ in range(3):
+        for _ in range(3 if history else 0):
             snapshot = self._store.load(event.subscription_id)
             if snapshot is None:
                 self._store.update_delivery(rejected)

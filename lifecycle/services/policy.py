@@ -2,7 +2,7 @@
 
 A 4xx answer is the marketplace's dependable reject path (a PATCH Failure after 10 s is
 ignored), so the checks that can refuse a change run here, cheaply: the subscription is
-known (our state, or one API call), it is not Unsubscribed, the target plan is in the
+known (our state, or one API call), it is Subscribed, the target plan is in the
 offer's catalog and the quantity within that plan's seats. When the delivery's own
 snapshot of the subscription shows a plan or seats ours lacks, ours is behind and the
 change is judged on a fresh GET instead. Plans are cached per subscription (private
@@ -41,6 +41,7 @@ from lifecycle.ports import MarketplaceApi, ProductVeto
 class Verdict:
     accepted: bool
     reason: str = ""  # why it was refused; on an accepted verdict, the refusal that came too late
+    confirmed: bool = False  # a refusal whose operation the marketplace showed pending (not merely judged)
 
 
 ACCEPT = Verdict(True)
@@ -78,8 +79,13 @@ class ChangePolicy:
         verdict = self._verdict(event, state)
         if verdict.accepted:
             return verdict
-        decided = self._decided(event)
-        return verdict if decided is None else Verdict(True, f"{verdict.reason} (but the operation is {decided})")
+        try:
+            operation = self._api.get_operation(event.subscription_id, event.operation_id)
+        except LifecycleError:  # none (404), or the API cannot say now: the refusal stands, as judged
+            return verdict
+        if operation.status.is_final:
+            return Verdict(True, f"{verdict.reason} (but the operation is {operation.status.value})")
+        return replace(verdict, confirmed=True)
 
     def _verdict(self, event: ChangePlan | ChangeQuantity, state: Subscription | None) -> Verdict:
         started = self._monotonic()
@@ -102,19 +108,9 @@ class ChangePolicy:
         answer = self._veto.review(event, subscription, timeout=budget)
         return ACCEPT if answer.accept else Verdict(False, answer.reason)
 
-    def _decided(self, event: ChangePlan | ChangeQuantity) -> str | None:
-        """The operation's final status if the marketplace no longer waits for our answer; None while
-        it does, and when it cannot say (no such operation, or the API failing): then the refusal
-        as judged stands, the dependable way to refuse a change that is still pending."""
-        try:
-            operation = self._api.get_operation(event.subscription_id, event.operation_id)
-        except LifecycleError:
-            return None
-        return operation.status.value if operation.status.is_final else None
-
     def _judge(self, event: ChangePlan | ChangeQuantity, subscription: Subscription) -> Verdict:
-        if subscription.status is Status.UNSUBSCRIBED:
-            return Verdict(False, "the subscription is Unsubscribed: it cannot change")
+        if subscription.status is not Status.SUBSCRIBED:  # "only Subscribed can be updated"
+            return Verdict(False, f"the subscription is {subscription.status.value}: only a Subscribed one can change")
         plans, cached = self._catalog(subscription)
         if isinstance(event, ChangePlan):
             if not event.plan_id:

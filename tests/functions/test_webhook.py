@@ -137,6 +137,47 @@ def test_a_change_the_marketplace_already_decided_is_accepted_not_refused_on_its
     assert "Succeeded" in str(moot["reason"])
 
 
+def test_a_change_of_a_suspended_subscription_is_refused_inside_the_request(env: Stack) -> None:
+    # "Only Subscribed can be updated": the dependable reject is a 4xx now, not a PATCH Failure later.
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    env.marketplace.suspend(subscription["id"], deliver=False)
+    change = {"id": new_id(), "subscriptionId": subscription["id"], "action": "ChangePlan", "planId": "business",
+              "status": "InProgress"}
+
+    status, body = post(change)
+
+    assert status == 400
+    assert body["error"] == "the subscription is Suspended: only a Subscribed one can change"
+    assert env.queue.sent == []
+
+
+def test_an_unconfirmed_refusal_stays_out_of_the_history_in_api_mode(env: Stack) -> None:
+    # Nothing vouches for this body (no token in `api` mode, and no such operation): it must not
+    # write into a real subscription's history, whatever it claims.
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    env.store.commit(Commit(subscription=parse_subscription(env.marketplace.get(subscription["id"])), expected=None))
+    forged = {"id": new_id(), "subscriptionId": subscription["id"], "action": "ChangePlan", "planId": "no-such-plan"}
+
+    assert post(forged)[0] == 400
+
+    assert env.store.history(subscription["id"]) == []
+    record = env.store.delivery(subscription["id"], forged["id"])
+    assert record is not None
+    assert record.status is DeliveryStatus.REJECTED
+
+
+def test_a_confirmed_refusal_is_in_the_history(env: Stack) -> None:
+    subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
+    env.store.commit(Commit(subscription=parse_subscription(env.marketplace.get(subscription["id"])), expected=None))
+    change = env.marketplace.change_quantity(subscription["id"], 8, deliver=False)
+    payload = {**env.marketplace.webhook_payload(str(change["id"])), "quantity": 99}  # judged on 99: refused
+
+    assert post(payload)[0] == 400
+
+    [entry] = env.store.history(subscription["id"])
+    assert (entry.operation_id, entry.outcome.value) == (change["id"], "rejected")
+
+
 def test_a_change_still_pending_is_refused_as_judged(env: Stack) -> None:
     subscription, _ = env.marketplace.purchase("contoso-seats", "team", 5, activated=True)
     change = env.marketplace.change_quantity(subscription["id"], 8, deliver=False)
