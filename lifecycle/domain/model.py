@@ -84,7 +84,11 @@ class Subscription:
 
     @property
     def is_csp(self) -> bool:
-        return self.sandbox_type.lower() == "csp"
+        """Bought by a CSP partner for a customer: the purchaser's tenant is not the beneficiary's.
+        `sandboxType` says Csp only for a purchase in a CSP integration sandbox, so it is not
+        the sign of a real one, but it counts too."""
+        purchaser, beneficiary = self.purchaser_tenant_id.lower(), self.beneficiary_tenant_id.lower()
+        return bool(purchaser and beneficiary and purchaser != beneficiary) or self.sandbox_type.lower() == "csp"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

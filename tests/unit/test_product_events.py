@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from lifecycle.domain.events import ChangePlan
@@ -68,3 +69,16 @@ def test_any_of_several_signatures_verifies_during_a_secret_rotation() -> None:
     new = signed_headers("new", b"{}", now=5, event_id="e")[SIGNATURE_HEADER]
     old = signed_headers("old", b"{}", now=5, event_id="e")[SIGNATURE_HEADER]
     assert verify("old", b"{}", "5", f"{new}, {old}", now=5)
+
+
+def test_a_purchase_is_csp_when_a_partner_bought_it_for_a_customer() -> None:
+    # A real CSP purchase says sandboxType "None": the differing tenants are its sign.
+    def csp(purchaser: str, sandbox_type: str = "None") -> bool:
+        bought = replace(SUB, purchaser_tenant_id=purchaser, sandbox_type=sandbox_type)
+        body = json.loads(build_event(ChangeKind.ACTIVATED, bought, operation_id="op", at=AT).body)
+        return bool(body["subscription"]["isCsp"])
+
+    assert csp("partner-tenant")
+    assert csp("TENANT-1", sandbox_type="Csp")  # a CSP integration sandbox's purchase
+    assert not csp("TENANT-1")  # the customer bought it: the same tenant, in any case
+    assert not csp("")  # no purchaser given: nothing says a partner bought it
