@@ -65,7 +65,8 @@ class Product:
             seats = self.tenants.setdefault(tenant, {})
             seats[subscription["id"]] = {
                 "plan": subscription["planId"], "seats": subscription.get("quantity"),
-                "status": subscription["status"], "active": event["type"] != "subscription.unsubscribed",
+                # The subscription in the event is the whole truth: only a Subscribed one may be used.
+                "status": subscription["status"], "active": subscription["status"] == "Subscribed",
             }
             self.applied.append({"id": event["id"], "type": event["type"], "subscriptionId": subscription["id"]})
             self.seen.add(event["id"])
