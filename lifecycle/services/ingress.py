@@ -179,7 +179,7 @@ class WebhookService:
                 session_id=event.subscription_id,
                 message_id=event.operation_id,
                 body=payload,
-                scheduled_at=now + self._delay,
+                scheduled_at=self._clock.now() + self._delay,  # from now: judging may have taken seconds
             )
         )
         log.info("webhook.accepted")

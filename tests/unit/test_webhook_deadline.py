@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import MutableMapping
+from datetime import timedelta
 from typing import Any
 
 from structlog.testing import capture_logs
@@ -60,3 +61,29 @@ def test_a_refusal_reached_after_the_decision_window_is_not_given_and_the_change
     [late] = [line for line in logs if line["event"] == "webhook.refusal_too_late"]
     assert late["elapsed_ms"] == (DECISION_SECONDS + 1) * 1000
     assert "outside plan" in str(late["reason"])
+
+
+class SlowAccept(ChangePolicy):
+    """Accepts after `seconds` on the webhook's wall clock (a slow API or veto inside the window)."""
+
+    def __init__(self, clock: ManualClock, seconds: float) -> None:  # no API: nothing is asked
+        self._clock, self._seconds = clock, seconds
+
+    def check(self, event: Event, state: Subscription | None) -> Verdict:
+        self._clock.advance(self._seconds)
+        return Verdict(True)
+
+
+def test_the_enqueue_delay_counts_from_the_send_not_from_the_request_s_start() -> None:
+    # Otherwise a slow judgement makes the message due before it is sent, and our PATCH may
+    # overtake the webhook's own answer.
+    clock = ManualClock()
+    queue = FakeQueue(now=clock.now)
+    service = WebhookService(FakeSubscriptionStore(), queue, SlowAccept(clock, 5.0), clock, authenticator=None,
+                             enqueue_delay=timedelta(seconds=2))
+
+    assert service.receive(None, CHANGE).status == 200
+
+    [message] = queue.sent
+    assert message.scheduled_at == clock.now() + timedelta(seconds=2)
+
