@@ -2,7 +2,7 @@
 
 A 4xx answer is the marketplace's dependable reject path (a PATCH Failure after 10 s is
 ignored), so the checks that can refuse a change run here, cheaply: the subscription is
-known (our state, or one API call), it is Subscribed, the target plan is in the
+known (our state, or one API call), it is not Unsubscribed, the target plan is in the
 offer's catalog and the quantity within that plan's seats. When the delivery's own
 snapshot of the subscription shows a plan or seats ours lacks, ours is behind and the
 change is judged on a fresh GET instead. Plans are cached per subscription (private
@@ -109,8 +109,12 @@ class ChangePolicy:
         return ACCEPT if answer.accept else Verdict(False, answer.reason)
 
     def _judge(self, event: ChangePlan | ChangeQuantity, subscription: Subscription) -> Verdict:
-        if subscription.status is not Status.SUBSCRIBED:  # "only Subscribed can be updated"
-            return Verdict(False, f"the subscription is {subscription.status.value}: only a Subscribed one can change")
+        # Only Unsubscribed is refused by status. The marketplace sends changes for Subscribed
+        # subscriptions only, and its reads lag an activation or a reinstatement for a while:
+        # a "PendingFulfillmentStart" or "Suspended" read then is stale, and a 4xx would reject
+        # a genuine change. Processing judges those statuses on the operation instead.
+        if subscription.status is Status.UNSUBSCRIBED:
+            return Verdict(False, "the subscription is Unsubscribed: it cannot change")
         plans, cached = self._catalog(subscription)
         if isinstance(event, ChangePlan):
             if not event.plan_id:
