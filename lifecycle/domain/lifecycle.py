@@ -190,8 +190,13 @@ def _changed(
     if not changes:
         return Decision(outcome, after, leading, reason="already reflected in our state")
     entry = _entry(outcome, delivery, now, changes=changes)
-    notify = NotifyProduct(ChangeKind.RESYNCED if outcome is Outcome.RESYNCED else change, after)
-    return Decision(outcome, after, (*leading, RecordHistory(entry), notify))
+    kind = ChangeKind.RESYNCED if outcome is Outcome.RESYNCED else change
+    if after.status is Status.UNSUBSCRIBED and kind not in (ChangeKind.UNSUBSCRIBED, ChangeKind.RESYNCED):
+        # A change that happened before the Unsubscribe but arrived after it (order is not
+        # guaranteed) is kept in the history; the product, told of the end, must not be told
+        # to provision a plan or seats again.
+        return Decision(outcome, after, (*leading, RecordHistory(entry)))
+    return Decision(outcome, after, (*leading, RecordHistory(entry), NotifyProduct(kind, after)))
 
 
 def _explained(

@@ -105,8 +105,8 @@ class Plan:
     is_stop_sell: bool = False
 
     def admits(self, quantity: int) -> bool:
-        """Whether `quantity` seats fall within this plan's bounds."""
-        if self.min_quantity is not None and quantity < self.min_quantity:
+        """Whether `quantity` seats fall within this plan's bounds; no minimum given means one seat."""
+        if quantity < (self.min_quantity if self.min_quantity is not None else 1):
             return False
         return self.max_quantity is None or quantity <= self.max_quantity
 

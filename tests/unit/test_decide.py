@@ -278,3 +278,17 @@ def test_the_table_is_the_marketplaces_lifecycle_as_written() -> None:
         (S.SUSPENDED, A.UNSUBSCRIBE): S.UNSUBSCRIBED,
     }
     assert {pair: transition.to for pair, transition in TABLE.items()} == written
+
+
+@pytest.mark.parametrize("action", [Action.CHANGE_PLAN, Action.CHANGE_QUANTITY])
+def test_a_change_arriving_after_the_unsubscribe_is_recorded_but_not_told_to_the_product(action: Action) -> None:
+    # The change succeeded at +5, the Unsubscribe at +10 was delivered first: order is not guaranteed.
+    gone = subscription(Status.UNSUBSCRIBED, changed_at=ChangeTimes(status=later(10)))
+    change = event(action, gone, at=later(5), plan_id="business", quantity=8, status=OperationStatus.SUCCEEDED)
+
+    decision = decide(gone, Delivery(event=change, operation=OperationStatus.SUCCEEDED), later(11))
+
+    assert decision.state is not None
+    assert decision.state.status is Status.UNSUBSCRIBED
+    assert any(isinstance(effect, RecordHistory) for effect in decision.effects)
+    assert not any(isinstance(effect, NotifyProduct) for effect in decision.effects)

@@ -166,3 +166,9 @@ def test_operations_and_plans_parse_leniently() -> None:
     assert plan.admits(10)
     assert not plan.admits(11)
     assert not plan.admits(0)
+
+
+def test_a_per_seat_plan_without_a_minimum_takes_one_seat_at_least() -> None:
+    plan = parse_plan({"planId": "team", "isPricePerSeat": True, "maxQuantity": 10})
+    assert plan.admits(1)
+    assert not plan.admits(0)
