@@ -51,7 +51,8 @@ def _dotenv(path: Path) -> Mapping[str, str]:
         lines = ", ".join(str(line) for line in unreadable)
         raise SettingsFileError(f"{path}: line {lines} is not NAME=value")
     # A bare NAME (no `=`) sets nothing, as python-dotenv reads it.
-    return {name: value for name, value in dotenv_values(path, encoding="utf-8").items() if value is not None}
+    values = dotenv_values(stream=io.StringIO(text))  # the text already read, not the file again
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _functions_settings(path: Path) -> Mapping[str, str]:

@@ -213,7 +213,10 @@ class WebhookService:
             event_time=event.timestamp,
             reason=reason,
         )
-        for _ in range(3 if history else 0):
+        if not history:
+            self._store.update_delivery(rejected)
+            return
+        for _ in range(3):
             snapshot = self._store.load(event.subscription_id)
             if snapshot is None:
                 self._store.update_delivery(rejected)
